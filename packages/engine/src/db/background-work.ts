@@ -1,0 +1,364 @@
+/**
+ * Flush and compaction, off the request path.
+ *
+ * Flush turns frozen memtables into level-0 tables, oldest first, one at a time: build the table,
+ * fsync it and the directory, log the edit (which also advances the WAL log number), then delete
+ * the memtable's WAL segment. A flush failure stops writes (`BackgroundError`): the memtable stays
+ * readable and its WAL segment stays on disk for the next open to replay.
+ *
+ * Compaction runs one job at a time, chosen by `CompactionPicker`. Its outputs are fsynced before
+ * the edit that installs them; a failed job deletes its outputs and is retried after a pause.
+ */
+
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { CompactionJob } from '../compaction/compaction-job.js';
+import { CompactionPicker, type CompactionPlan, minVersionAbove } from '../compaction/picker.js';
+import { ClosedError, IoError } from '../errors.js';
+import { encodeInternalKey, MAX_VERSION } from '../keys/internal-key.js';
+import { NUM_LEVELS } from '../manifest/version.js';
+import { emptyEdit, type FileMetadata, type VersionEdit } from '../manifest/version-edit.js';
+import type { Memtable } from '../memtable/memtable.js';
+import type { RangeTombstone } from '../rangedel/tombstone-index.js';
+import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
+import { TableFileWriter } from '../sstable/table-file-writer.js';
+import { TableReader } from '../sstable/table-reader.js';
+import { tableFileName, walFileName } from '../util/filenames.js';
+import { AsyncMutex } from '../util/mutex.js';
+import type { EngineCore } from './engine-core.js';
+
+/** Pause after a failed compaction before the next attempt. */
+const COMPACTION_RETRY_MS = 1000;
+
+export interface FlushStats {
+  completed: number;
+  bytesWritten: number;
+  lastMs: number;
+  maxMs: number;
+  totalMs: number;
+}
+
+export interface CompactionStats {
+  runs: number;
+  trivialMoves: number;
+  failures: number;
+  bytesRead: number;
+  bytesWritten: number;
+  entriesDropped: number;
+  tombstonesDropped: number;
+  lastMs: number;
+  maxMs: number;
+  totalMs: number;
+}
+
+export class BackgroundWork {
+  private readonly core: EngineCore;
+  private readonly picker: CompactionPicker;
+  /** One compaction at a time, whether background or manual. */
+  private readonly compactionMutex = new AsyncMutex();
+  private flushTask: Promise<void> | undefined;
+  private compactionTask: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private flushWaiters: (() => void)[] = [];
+  runningCompaction: CompactionPlan | undefined;
+  readonly flushStats: FlushStats = { completed: 0, bytesWritten: 0, lastMs: 0, maxMs: 0, totalMs: 0 };
+  readonly compactionStats: CompactionStats = {
+    runs: 0,
+    trivialMoves: 0,
+    failures: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    entriesDropped: 0,
+    tombstonesDropped: 0,
+    lastMs: 0,
+    maxMs: 0,
+    totalMs: 0,
+  };
+
+  constructor(core: EngineCore) {
+    this.core = core;
+    this.picker = new CompactionPicker(core.options);
+  }
+
+  get builderOptions(): TableBuilderOptions {
+    const o = this.core.options;
+    return { blockBytes: o.blockBytes, bloomBitsPerKey: o.bloomBitsPerKey, compression: o.compression };
+  }
+
+  get isFlushing(): boolean {
+    return this.flushTask !== undefined;
+  }
+
+  /** Starts flushing frozen memtables unless a flush is already running. */
+  scheduleFlush(): void {
+    const core = this.core;
+    if (this.flushTask !== undefined || core.immutables.length === 0 || core.crashed) return;
+    this.flushTask = this.flushLoop().finally(() => {
+      this.flushTask = undefined;
+      const waiters = this.flushWaiters.splice(0);
+      for (const w of waiters) w();
+      if (core.immutables.length > 0 && core.backgroundError === undefined && !core.crashed)
+        this.scheduleFlush();
+    });
+  }
+
+  /** Resolves when no flush is running and none is pending (or flushing has stopped on an error). */
+  async waitForFlushes(): Promise<void> {
+    while (this.flushTask !== undefined) {
+      await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    const core = this.core;
+    while (core.immutables.length > 0 && core.backgroundError === undefined && !core.crashed) {
+      const mem = core.immutables[0]!;
+      const started = performance.now();
+      try {
+        await this.flushMemtable(mem);
+      } catch (err) {
+        if (!core.crashed) core.setBackgroundError(err);
+        return;
+      }
+      core.immutables.shift();
+      const ms = performance.now() - started;
+      this.flushStats.completed++;
+      this.flushStats.lastMs = ms;
+      this.flushStats.totalMs += ms;
+      if (ms > this.flushStats.maxMs) this.flushStats.maxMs = ms;
+      core.wakeStalls();
+      this.maybeScheduleCompaction();
+    }
+  }
+
+  private async flushMemtable(mem: Memtable): Promise<void> {
+    const core = this.core;
+    const vfs = core.options.vfs;
+    const next = core.immutables[1] ?? core.memtable;
+    const edit: VersionEdit = emptyEdit();
+    edit.logNumber = next.walNumber;
+    if (mem.maxDefaultVersion > 0n) edit.lastVersion = mem.maxDefaultVersion;
+    if (!mem.isEmpty) {
+      const number = core.versions.newFileNumber();
+      const path = join(core.dir, tableFileName(number));
+      const builder = new TableBuilder(this.builderOptions);
+      const writer = await TableFileWriter.create(vfs, path);
+      try {
+        const it = mem.iterator();
+        let n = 0;
+        for (it.seekToFirst(); it.valid(); it.next()) {
+          builder.add(it.key(), it.meta(), it.expiresAt(), it.value());
+          if (++n % 4096 === 0) {
+            await writer.write(builder.takeOutput());
+            await yieldToEventLoop();
+          }
+        }
+        for (const t of mem.rangeTombstones) builder.addTombstone(t);
+        const props = builder.finish(core.options.clock());
+        await writer.write(builder.takeOutput());
+        await writer.finish();
+        await syncDir(core);
+        core.tables.set(number, await TableReader.open(vfs, path, number, core.cache));
+        edit.newFiles.push({
+          level: 0,
+          file: {
+            number,
+            size: builder.fileSize,
+            smallest: props.smallest,
+            largest: props.largest,
+            minVersion: props.minVersion,
+            maxVersion: props.maxVersion,
+            entries: props.entries,
+            deletions: props.deletions,
+            rangeDeletions: props.rangeDeletions,
+            rawKeyBytes: props.rawKeyBytes,
+            rawValueBytes: props.rawValueBytes,
+            createdAtMs: props.createdAtMs,
+          },
+        });
+        this.flushStats.bytesWritten += builder.fileSize;
+      } catch (err) {
+        await writer.abort();
+        const reader = core.tables.get(number);
+        core.tables.delete(number);
+        await reader?.close().catch(() => undefined);
+        throw err;
+      }
+    }
+    await core.versions.logAndApply(edit);
+    await vfs.unlink(join(core.dir, walFileName(mem.walNumber))).catch((err: unknown) => {
+      core.options.logger.warn(
+        { wal: mem.walNumber, err: (err as Error).message },
+        'could not delete flushed WAL segment',
+      );
+    });
+  }
+
+  /** Starts a background compaction if one is due and none is running. */
+  maybeScheduleCompaction(): void {
+    const core = this.core;
+    if (
+      !core.options.autoCompaction ||
+      core.options.readOnly ||
+      this.compactionTask !== undefined ||
+      this.retryTimer !== undefined ||
+      core.closing ||
+      core.crashed ||
+      core.backgroundError !== undefined
+    ) {
+      return;
+    }
+    const plan = this.picker.pick(core.versions.current);
+    if (plan === undefined) return;
+    this.compactionTask = this.compactionMutex
+      .run(() => this.runPlan(plan))
+      .then(
+        () => {
+          this.compactionTask = undefined;
+          this.maybeScheduleCompaction();
+        },
+        (err: unknown) => {
+          this.compactionTask = undefined;
+          if (err instanceof ClosedError || core.closing || core.crashed) return;
+          this.compactionStats.failures++;
+          core.options.logger.warn(
+            { err: (err as Error).message, level: plan.level },
+            'compaction failed; will retry',
+          );
+          if (core.versions.failed) {
+            core.setBackgroundError(err);
+            return;
+          }
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.maybeScheduleCompaction();
+          }, COMPACTION_RETRY_MS);
+          this.retryTimer.unref();
+        },
+      );
+  }
+
+  /**
+   * Compacts everything down to the last level (maintenance and tests): afterwards every level
+   * but the last is empty and all that can be dropped has been.
+   */
+  async compactAll(): Promise<void> {
+    const core = this.core;
+    for (let level = 0; level < NUM_LEVELS - 1; level++) {
+      for (;;) {
+        core.checkWritable();
+        const done = await this.compactionMutex.run(async () => {
+          const plan = this.picker.planFor(core.versions.current, level);
+          if (plan === undefined) return true;
+          await this.runPlan(plan);
+          return false;
+        });
+        if (done) break;
+      }
+    }
+  }
+
+  private async runPlan(plan: CompactionPlan): Promise<void> {
+    const core = this.core;
+    // The plan was made against an earlier version; make sure its inputs are all still live.
+    const live = new Set<number>();
+    for (const { file } of core.versions.current.allFiles()) live.add(file.number);
+    if (![...plan.inputs, ...plan.outputLevelInputs].every((f) => live.has(f.number))) return;
+    const started = performance.now();
+    this.runningCompaction = plan;
+    try {
+      const edit = emptyEdit();
+      for (const f of plan.inputs) edit.deletedFiles.push({ level: plan.level, number: f.number });
+      if (plan.trivialMove) {
+        edit.newFiles.push({ level: plan.outputLevel, file: plan.inputs[0]! });
+        await core.versions.logAndApply(edit);
+        this.compactionStats.trivialMoves++;
+        return;
+      }
+      for (const f of plan.outputLevelInputs)
+        edit.deletedFiles.push({ level: plan.outputLevel, number: f.number });
+      const version = core.versions.current;
+      version.ref();
+      let outputs: FileMetadata[] = [];
+      const job = new CompactionJob(plan, {
+        vfs: core.options.vfs,
+        dir: core.dir,
+        tables: core.tableSource,
+        builder: this.builderOptions,
+        targetFileBytes: core.options.targetFileBytes,
+        newFileNumber: () => core.versions.newFileNumber(),
+        watermark: (cf) => core.watermark(cf),
+        nowMs: core.options.clock(),
+        minVersionAbove: (t) => this.minVersionAbove(plan, t),
+        shouldStop: () => core.closing || core.crashed,
+      });
+      try {
+        outputs = await job.run();
+        await syncDir(core);
+        for (const f of outputs) {
+          const path = join(core.dir, tableFileName(f.number));
+          core.tables.set(f.number, await TableReader.open(core.options.vfs, path, f.number, core.cache));
+        }
+        for (const file of outputs) edit.newFiles.push({ level: plan.outputLevel, file });
+        await core.versions.logAndApply(edit);
+      } catch (err) {
+        for (const f of outputs) {
+          const reader = core.tables.get(f.number);
+          core.tables.delete(f.number);
+          await reader?.close().catch(() => undefined);
+        }
+        for (const path of job.outputPaths) await core.options.vfs.unlink(path).catch(() => undefined);
+        throw err;
+      } finally {
+        version.unref();
+      }
+      const s = this.compactionStats;
+      s.runs++;
+      s.bytesRead += job.stats.bytesRead;
+      s.bytesWritten += job.stats.bytesWritten;
+      s.entriesDropped += job.stats.entriesDropped;
+      s.tombstonesDropped += job.stats.tombstonesDropped;
+    } finally {
+      this.runningCompaction = undefined;
+      const ms = performance.now() - started;
+      const s = this.compactionStats;
+      s.lastMs = ms;
+      s.totalMs += ms;
+      if (ms > s.maxMs) s.maxMs = ms;
+      core.wakeStalls();
+    }
+  }
+
+  /**
+   * Smallest version, within tombstone `t`'s range, of anything newer than the compaction's inputs
+   * (memtables and tables of levels above the plan's level). A tombstone may be dropped only if
+   * nothing there is older than it.
+   */
+  private minVersionAbove(plan: CompactionPlan, t: RangeTombstone): bigint | undefined {
+    const core = this.core;
+    const smallest = encodeInternalKey(t.cf, t.start, MAX_VERSION);
+    const largest = encodeInternalKey(t.cf, t.end, 0n);
+    let min = minVersionAbove(core.versions.current, plan.level, smallest, largest);
+    for (const m of [core.memtable, ...core.immutables]) {
+      if (m.minVersion !== undefined && (min === undefined || m.minVersion < min)) min = m.minVersion;
+    }
+    return min;
+  }
+
+  /** Stops timers; waits for running work to finish or abort. */
+  async stop(): Promise<void> {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    await this.waitForFlushes();
+    await this.compactionTask?.catch(() => undefined);
+    await this.compactionMutex.run(async () => undefined);
+  }
+}
+
+async function syncDir(core: EngineCore): Promise<void> {
+  try {
+    await core.options.vfs.syncDir(core.dir);
+  } catch (err) {
+    throw new IoError('sync directory', core.dir, err);
+  }
+}

@@ -1,0 +1,157 @@
+/** Open options, their defaults and validation. */
+
+import { InvalidArgumentError } from '../errors.js';
+import type { Compression } from '../sstable/format.js';
+import { nodeVfs } from '../vfs/node-vfs.js';
+import type { Vfs } from '../vfs/vfs.js';
+import type { WorkdirMode } from './mode-file.js';
+
+/** Structured logger (a pino-compatible subset). The engine logs only unusual events. */
+export interface Logger {
+  warn(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface OpenOptions {
+  /** Workdir holding every file of the database. Created if missing (unless read-only). */
+  dir: string;
+  /**
+   * fsync the WAL before a write resolves (default false). With it, an acknowledged write survives
+   * an OS crash or power loss; without it, it survives a process crash (it is in the OS already).
+   */
+  syncWrites?: boolean;
+  /** WAL bytes a memtable takes before it is frozen and flushed (default 64 MiB, min 64 KiB). */
+  memtableBytes?: number;
+  /** Budget of the decoded-block cache (default 32 MiB; 0 disables it). */
+  blockCacheBytes?: number;
+  /** Target uncompressed data block size (default 8 KiB). */
+  blockBytes?: number;
+  /** Data block compression (default 'lz4'). */
+  compression?: Compression;
+  /** Bloom filter bits per key (default 10, about 1% false positives). */
+  bloomBitsPerKey?: number;
+  /** Level-0 table count that triggers a compaction into level 1 (default 4). */
+  l0CompactionTrigger?: number;
+  /** Level-0 table count at which writes wait for compaction (default 20). */
+  l0StopWritesTrigger?: number;
+  /** Frozen memtables waiting for flush at which writes wait (default 2). */
+  maxImmutableMemtables?: number;
+  /** Target size of level 1 (default 4 × memtableBytes); each deeper level is 10× larger. */
+  levelBaseBytes?: number;
+  /** Growth factor between levels (default 10). */
+  levelMultiplier?: number;
+  /** Target size of a compaction output table (default min(memtableBytes, 64 MiB)). */
+  targetFileBytes?: number;
+  /** Rewrite the manifest once it exceeds this (default 4 MiB). */
+  maxManifestBytes?: number;
+  /** Run flush and compaction in the background (default true; tests may drive them by hand). */
+  autoCompaction?: boolean;
+  /** Open without taking the lock or changing any file; writes fail with `ReadOnly`. */
+  readOnly?: boolean;
+  /** Workdir modes besides standalone this open accepts (the raftstore passes its own). */
+  allowedModes?: WorkdirMode[];
+  /** Filesystem (default: the real one). Tests pass a `FaultVfs`. */
+  vfs?: Vfs;
+  /** Wall clock in Unix milliseconds, used for TTLs (default `Date.now`). */
+  clock?: () => number;
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  dir: string;
+  syncWrites: boolean;
+  memtableBytes: number;
+  blockCacheBytes: number;
+  blockBytes: number;
+  compression: Compression;
+  bloomBitsPerKey: number;
+  l0CompactionTrigger: number;
+  l0StopWritesTrigger: number;
+  maxImmutableMemtables: number;
+  levelBaseBytes: number;
+  levelMultiplier: number;
+  targetFileBytes: number;
+  maxManifestBytes: number;
+  autoCompaction: boolean;
+  readOnly: boolean;
+  allowedModes: WorkdirMode[];
+  vfs: Vfs;
+  clock: () => number;
+  logger: Logger;
+}
+
+/** Largest user key accepted (bytes). */
+export const MAX_KEY_BYTES = 64 * 1024;
+/** Largest value accepted (bytes); a write request must also fit in one memtable. */
+export const MAX_VALUE_BYTES = 256 * 1024 * 1024;
+
+const MiB = 1024 * 1024;
+
+export const silentLogger: Logger = { warn() {}, info() {} };
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option ${name} must be an integer >= ${min}; got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Copies `options` with defaults filled in; throws `InvalidArgumentError` on bad values. */
+export function resolveOptions(options: OpenOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError('InvalidArgument', 'open() needs an options object with a dir');
+  }
+  if (typeof options.dir !== 'string' || options.dir.length === 0) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option dir must be a non-empty path; got ${String(options.dir)}`,
+    );
+  }
+  const memtableBytes = positiveInt('memtableBytes', options.memtableBytes, 64 * MiB, 64 * 1024);
+  const compression = options.compression ?? 'lz4';
+  if (compression !== 'lz4' && compression !== 'none') {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option compression must be 'lz4' or 'none'; got ${String(compression)}`,
+    );
+  }
+  const l0CompactionTrigger = positiveInt('l0CompactionTrigger', options.l0CompactionTrigger, 4);
+  const l0StopWritesTrigger = positiveInt('l0StopWritesTrigger', options.l0StopWritesTrigger, 20);
+  if (l0StopWritesTrigger <= l0CompactionTrigger) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option l0StopWritesTrigger (${l0StopWritesTrigger}) must exceed l0CompactionTrigger (${l0CompactionTrigger})`,
+    );
+  }
+  return {
+    dir: options.dir,
+    syncWrites: options.syncWrites ?? false,
+    memtableBytes,
+    blockCacheBytes: positiveInt('blockCacheBytes', options.blockCacheBytes, 32 * MiB, 0),
+    blockBytes: positiveInt('blockBytes', options.blockBytes, 8 * 1024, 256),
+    compression,
+    bloomBitsPerKey: positiveInt('bloomBitsPerKey', options.bloomBitsPerKey, 10),
+    l0CompactionTrigger,
+    l0StopWritesTrigger,
+    maxImmutableMemtables: positiveInt('maxImmutableMemtables', options.maxImmutableMemtables, 2),
+    levelBaseBytes: positiveInt('levelBaseBytes', options.levelBaseBytes, 4 * memtableBytes, 1024),
+    levelMultiplier: positiveInt('levelMultiplier', options.levelMultiplier, 10, 2),
+    targetFileBytes: positiveInt(
+      'targetFileBytes',
+      options.targetFileBytes,
+      Math.min(memtableBytes, 64 * MiB),
+      1024,
+    ),
+    maxManifestBytes: positiveInt('maxManifestBytes', options.maxManifestBytes, 4 * MiB, 1024),
+    autoCompaction: options.autoCompaction ?? true,
+    readOnly: options.readOnly ?? false,
+    allowedModes: [...(options.allowedModes ?? [])],
+    vfs: options.vfs ?? nodeVfs,
+    clock: options.clock ?? Date.now,
+    logger: options.logger ?? silentLogger,
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Internal keys: every stored record is keyed by
+ *
+ *     cf:u8 | userKey | u64be(MAX_VERSION - version)
+ *
+ * The "base key" is everything but the last 8 bytes (column family + user key). Keys order by base
+ * key bytewise, then by version descending (the inverted suffix makes newer versions sort first).
+ * Comparing whole buffers in one go would be wrong ("a"+suffix vs "ab"+suffix), so the comparator
+ * works in two stages. The same comparator orders memtables, blocks, iterators and table bounds.
+ */
+
+import { AssertionError } from '../util/invariants.js';
+
+/** Column families: the public API writes `default`; the transaction layer uses the other three. */
+export const COLUMN_FAMILIES = ['default', 'lock', 'write', 'data'] as const;
+export type ColumnFamily = (typeof COLUMN_FAMILIES)[number];
+
+export const CF_DEFAULT = 0;
+export const CF_COUNT = COLUMN_FAMILIES.length;
+
+/** Largest version; reads use it to mean "newest". It is never written. */
+export const MAX_VERSION = 0xffff_ffff_ffff_ffffn;
+
+/** Bytes after the user key. */
+export const VERSION_SUFFIX_BYTES = 8;
+
+/** Bytes an internal key adds around the user key. */
+export const INTERNAL_KEY_OVERHEAD = 1 + VERSION_SUFFIX_BYTES;
+
+/** Column family name → id; throws on an unknown name. */
+export function cfId(cf: ColumnFamily): number {
+  const id = COLUMN_FAMILIES.indexOf(cf);
+  if (id < 0) throw new AssertionError(`unknown column family '${String(cf)}'`);
+  return id;
+}
+
+export function cfName(id: number): ColumnFamily {
+  const name = COLUMN_FAMILIES[id];
+  if (name === undefined) throw new AssertionError(`unknown column family id ${id}`);
+  return name;
+}
+
+/** Builds an internal key. */
+export function encodeInternalKey(cf: number, userKey: Uint8Array, version: bigint): Buffer {
+  const key = Buffer.allocUnsafe(userKey.length + INTERNAL_KEY_OVERHEAD);
+  key[0] = cf;
+  key.set(userKey, 1);
+  key.writeBigUInt64BE(MAX_VERSION - version, userKey.length + 1);
+  return key;
+}
+
+/** True when `key` is long enough to be an internal key with a known column family. */
+export function isValidInternalKey(key: Uint8Array): boolean {
+  return key.length >= INTERNAL_KEY_OVERHEAD && key[0]! < CF_COUNT;
+}
+
+export function internalKeyCf(key: Uint8Array): number {
+  return key[0]!;
+}
+
+/** The user key, as a view into `key` (no copy). */
+export function internalKeyUserKey(key: Buffer): Buffer {
+  return key.subarray(1, key.length - VERSION_SUFFIX_BYTES);
+}
+
+/** The base key (column family + user key), as a view into `key`. */
+export function internalKeyBase(key: Buffer): Buffer {
+  return key.subarray(0, key.length - VERSION_SUFFIX_BYTES);
+}
+
+export function internalKeyVersion(key: Buffer): bigint {
+  return MAX_VERSION - key.readBigUInt64BE(key.length - VERSION_SUFFIX_BYTES);
+}
+
+/** Internal-key order: base keys bytewise, then newer versions first. */
+export function compareInternalKeys(a: Buffer, b: Buffer): number {
+  const aBase = a.length - VERSION_SUFFIX_BYTES;
+  const bBase = b.length - VERSION_SUFFIX_BYTES;
+  const c = a.compare(b, 0, bBase, 0, aBase);
+  if (c !== 0) return c;
+  return a.compare(b, bBase, b.length, aBase, a.length);
+}
+
+/**
+ * Internal-key order between `a[aStart, aEnd)` (a key stored inside a larger buffer, such as a
+ * block) and the whole of `b`. Avoids slicing on the read path.
+ */
+export function compareInternalKeyAt(a: Buffer, aStart: number, aEnd: number, b: Buffer): number {
+  const aBase = aEnd - VERSION_SUFFIX_BYTES;
+  const bBase = b.length - VERSION_SUFFIX_BYTES;
+  const c = a.compare(b, 0, bBase, aStart, aBase);
+  if (c !== 0) return c;
+  return a.compare(b, bBase, b.length, aBase, aEnd);
+}
+
+/** Compares the base keys (column family + user key) of two internal keys. */
+export function compareBaseKeys(a: Buffer, b: Buffer): number {
+  return a.compare(b, 0, b.length - VERSION_SUFFIX_BYTES, 0, a.length - VERSION_SUFFIX_BYTES);
+}
+
+/** True when two internal keys share a base key. */
+export function sameBaseKey(a: Buffer, b: Buffer): boolean {
+  const n = a.length - VERSION_SUFFIX_BYTES;
+  return n === b.length - VERSION_SUFFIX_BYTES && a.compare(b, 0, n, 0, n) === 0;
+}
+
+/** Compares the base key of internal key `ikey` with a bare base key `base`. */
+export function compareBaseKeyTo(ikey: Buffer, base: Buffer): number {
+  return ikey.compare(base, 0, base.length, 0, ikey.length - VERSION_SUFFIX_BYTES);
+}
+
+/** Builds a base key (column family + user key). */
+export function encodeBaseKey(cf: number, userKey: Uint8Array): Buffer {
+  const key = Buffer.allocUnsafe(userKey.length + 1);
+  key[0] = cf;
+  key.set(userKey, 1);
+  return key;
+}

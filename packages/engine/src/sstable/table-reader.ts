@@ -1,0 +1,329 @@
+/**
+ * Read side of an SSTable. Opening verifies the footer and loads the index, filter, range
+ * tombstones and properties (each checksummed); data blocks are verified when read and kept
+ * decoded in the shared block cache.
+ */
+
+import { type BlockCache, blockCacheKey } from '../cache/block-cache.js';
+import { CorruptionError, IoError } from '../errors.js';
+import type { InternalIterator } from '../iterator/internal-iterator.js';
+import { KIND_RANGE_DELETE } from '../keys/entry.js';
+import {
+  compareInternalKeys,
+  internalKeyCf,
+  internalKeyUserKey,
+  internalKeyVersion,
+  sameBaseKey,
+} from '../keys/internal-key.js';
+import type { RangeTombstone } from '../rangedel/tombstone-index.js';
+import { readVarint, VarintError } from '../util/varint.js';
+import type { Vfs, VfsFile } from '../vfs/vfs.js';
+import { Block, type BlockIterator } from './block.js';
+import { bloomMayContain } from './bloom.js';
+import { BLOCK_TRAILER_BYTES, type BlockHandle, decodeBlock, decodeFooter, FOOTER_BYTES } from './format.js';
+import { decodeProperties, type TableProperties } from './properties.js';
+
+export interface PointResult {
+  key: Buffer;
+  meta: number;
+  expiresAt: number;
+  value: Buffer;
+}
+
+export class TableReader {
+  readonly fileNumber: number;
+  readonly path: string;
+  readonly fileSize: number;
+  readonly props: TableProperties;
+  readonly tombstones: readonly RangeTombstone[];
+  private readonly file: VfsFile;
+  private readonly index: Block;
+  private readonly filter: Buffer;
+  private readonly cache: BlockCache;
+  /** Index entry → block handle, decoded once. */
+  private readonly handles: BlockHandle[];
+  blockReads = 0;
+
+  private constructor(
+    fileNumber: number,
+    file: VfsFile,
+    fileSize: number,
+    index: Block,
+    filter: Buffer,
+    tombstones: RangeTombstone[],
+    props: TableProperties,
+    cache: BlockCache,
+  ) {
+    this.fileNumber = fileNumber;
+    this.path = file.path;
+    this.file = file;
+    this.fileSize = fileSize;
+    this.index = index;
+    this.filter = filter;
+    this.tombstones = tombstones;
+    this.props = props;
+    this.cache = cache;
+    this.handles = [];
+    const it = index.iterator();
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      try {
+        const [offset, p] = readVarint(it.value(), 0);
+        const [size, end] = readVarint(it.value(), p);
+        if (end !== it.value().length || offset + size + BLOCK_TRAILER_BYTES > fileSize) {
+          throw new CorruptionError(this.path, index.fileOffset, 'index entry points outside the table');
+        }
+        this.handles.push({ offset, size });
+      } catch (err) {
+        if (err instanceof VarintError) throw new CorruptionError(this.path, index.fileOffset, err.message);
+        throw err;
+      }
+    }
+  }
+
+  /** Opens table `fileNumber` at `path`; throws `CorruptionError` or `IoError`. */
+  static async open(vfs: Vfs, path: string, fileNumber: number, cache: BlockCache): Promise<TableReader> {
+    let file: VfsFile;
+    try {
+      file = await vfs.open(path, 'read');
+    } catch (err) {
+      throw new IoError('open', path, err);
+    }
+    try {
+      const size = file.size();
+      if (size < FOOTER_BYTES)
+        throw new CorruptionError(path, 0, `table of ${size} bytes is shorter than its footer`);
+      const footer = decodeFooter(readExact(file, size - FOOTER_BYTES, FOOTER_BYTES), path, size);
+      const load = (h: BlockHandle): Buffer =>
+        decodeBlock(readExact(file, h.offset, h.size + BLOCK_TRAILER_BYTES), path, h.offset);
+      const index = new Block(load(footer.index), path, footer.index.offset);
+      const filter = load(footer.filter);
+      let props: TableProperties;
+      try {
+        props = decodeProperties(load(footer.properties));
+      } catch (err) {
+        if (err instanceof CorruptionError) throw err;
+        throw new CorruptionError(
+          path,
+          footer.properties.offset,
+          `bad properties: ${(err as Error).message}`,
+        );
+      }
+      const rangeDel = new Block(load(footer.rangeDel), path, footer.rangeDel.offset);
+      const tombstones: RangeTombstone[] = [];
+      const it = rangeDel.iterator();
+      for (it.seekToFirst(); it.valid(); it.next()) {
+        if (it.meta() !== KIND_RANGE_DELETE) {
+          throw new CorruptionError(path, footer.rangeDel.offset, 'range-del block holds a non-tombstone');
+        }
+        const key = Buffer.from(it.key());
+        tombstones.push({
+          cf: internalKeyCf(key),
+          start: internalKeyUserKey(key),
+          end: Buffer.from(it.value()),
+          version: internalKeyVersion(key),
+        });
+      }
+      return new TableReader(fileNumber, file, size, index, filter, tombstones, props, cache);
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Bloom check: false means no version of the key with this base-key hash is in the table. */
+  mayContain(baseKeyHash: number): boolean {
+    return bloomMayContain(this.filter, baseKeyHash);
+  }
+
+  /** Reads data block `i` through the cache. */
+  readBlock(i: number): Block {
+    const h = this.handles[i]!;
+    const key = blockCacheKey(this.fileNumber, h.offset);
+    let block = this.cache.get(key);
+    if (block === undefined) {
+      this.blockReads++;
+      block = new Block(
+        decodeBlock(readExact(this.file, h.offset, h.size + BLOCK_TRAILER_BYTES), this.path, h.offset),
+        this.path,
+        h.offset,
+      );
+      this.cache.set(key, block);
+    }
+    return block;
+  }
+
+  get blockCount(): number {
+    return this.handles.length;
+  }
+
+  /**
+   * Newest entry with the base key of `seekKey` and a version <= the version in `seekKey`, or
+   * undefined. Callers check the bloom filter first. The result holds views into a cached block.
+   */
+  get(seekKey: Buffer): PointResult | undefined {
+    const indexIt = this.index.iterator();
+    indexIt.seek(seekKey);
+    if (!indexIt.valid()) return undefined;
+    const it = this.readBlock(indexIt.position).iterator();
+    it.seek(seekKey);
+    if (!it.valid()) return undefined;
+    const key = it.key();
+    if (!sameBaseKey(key, seekKey)) return undefined;
+    return { key, meta: it.meta(), expiresAt: it.expiresAt(), value: it.value() };
+  }
+
+  iterator(): InternalIterator {
+    return new TableIterator(this);
+  }
+
+  /** @internal for TableIterator */
+  indexIterator(): BlockIterator {
+    return this.index.iterator();
+  }
+
+  /** Reads and verifies every block; throws `CorruptionError` at the first bad one. */
+  verify(): { blocks: number; entries: number } {
+    let entries = 0;
+    let last: Buffer | undefined;
+    for (let i = 0; i < this.handles.length; i++) {
+      const h = this.handles[i]!;
+      const block = new Block(
+        decodeBlock(readExact(this.file, h.offset, h.size + BLOCK_TRAILER_BYTES), this.path, h.offset),
+        this.path,
+        h.offset,
+      );
+      const it = block.iterator();
+      for (it.seekToFirst(); it.valid(); it.next()) {
+        const key = Buffer.from(it.key());
+        if (last !== undefined && compareInternalKeys(last, key) >= 0) {
+          throw new CorruptionError(this.path, h.offset, 'keys out of order');
+        }
+        last = key;
+        entries++;
+      }
+    }
+    if (entries !== this.props.entries) {
+      throw new CorruptionError(
+        this.path,
+        0,
+        `table holds ${entries} entries; properties say ${this.props.entries}`,
+      );
+    }
+    return { blocks: this.handles.length, entries };
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+}
+
+function readExact(file: VfsFile, offset: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let n: number;
+  try {
+    n = file.readAt(buf, offset);
+  } catch (err) {
+    throw new IoError('read', file.path, err);
+  }
+  if (n !== length) {
+    throw new CorruptionError(file.path, offset, `short read: wanted ${length} bytes, file ends after ${n}`);
+  }
+  return buf;
+}
+
+/** Two-level iterator: the index picks a data block, the block iterator walks it. */
+class TableIterator implements InternalIterator {
+  private readonly table: TableReader;
+  private readonly count: number;
+  private blockIdx = -1;
+  private data: BlockIterator | undefined;
+  private readonly index: BlockIterator;
+
+  constructor(table: TableReader) {
+    this.table = table;
+    this.count = table.blockCount;
+    this.index = table.indexIterator();
+  }
+
+  private load(i: number): void {
+    this.blockIdx = i;
+    this.data = i >= 0 && i < this.count ? this.table.readBlock(i).iterator() : undefined;
+  }
+
+  /** Moves forward past exhausted blocks. */
+  private skipForward(): void {
+    while (this.data !== undefined && !this.data.valid()) {
+      if (this.blockIdx + 1 >= this.count) {
+        this.data = undefined;
+        return;
+      }
+      this.load(this.blockIdx + 1);
+      this.data!.seekToFirst();
+    }
+  }
+
+  private skipBackward(): void {
+    while (this.data !== undefined && !this.data.valid()) {
+      if (this.blockIdx - 1 < 0) {
+        this.data = undefined;
+        return;
+      }
+      this.load(this.blockIdx - 1);
+      this.data!.seekToLast();
+    }
+  }
+
+  valid(): boolean {
+    return this.data?.valid() === true;
+  }
+  seekToFirst(): void {
+    this.load(0);
+    this.data?.seekToFirst();
+    this.skipForward();
+  }
+  seekToLast(): void {
+    this.load(this.count - 1);
+    this.data?.seekToLast();
+    this.skipBackward();
+  }
+  seek(target: Buffer): void {
+    this.index.seek(target);
+    if (!this.index.valid()) {
+      this.data = undefined;
+      return;
+    }
+    this.load(this.index.position);
+    this.data!.seek(target);
+    this.skipForward();
+  }
+  seekForPrev(target: Buffer): void {
+    this.index.seek(target);
+    if (!this.index.valid()) {
+      this.seekToLast();
+      return;
+    }
+    this.load(this.index.position);
+    this.data!.seekForPrev(target);
+    this.skipBackward();
+  }
+  next(): void {
+    this.data!.next();
+    this.skipForward();
+  }
+  prev(): void {
+    this.data!.prev();
+    this.skipBackward();
+  }
+  key(): Buffer {
+    return this.data!.key();
+  }
+  meta(): number {
+    return this.data!.meta();
+  }
+  expiresAt(): number {
+    return this.data!.expiresAt();
+  }
+  value(): Buffer {
+    return this.data!.value();
+  }
+}

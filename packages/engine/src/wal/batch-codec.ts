@@ -1,0 +1,97 @@
+/**
+ * The payload of a WAL `WriteBatch` record: every entry of one write request, so a request is one
+ * record and replay applies it whole or not at all.
+ *
+ *     varint count (> 0)
+ *     count × ( u8 meta | varint keyLen | internal key | [varint expiresAt] | varint valueLen | value )
+ *
+ * `expiresAt` is present only when the meta byte has the expiry bit.
+ */
+
+import { type Entry, isValidMeta, META_HAS_EXPIRY } from '../keys/entry.js';
+import { isValidInternalKey } from '../keys/internal-key.js';
+import { readVarint, VarintError, varintLength, writeVarint } from '../util/varint.js';
+
+export const WAL_RECORD_WRITE_BATCH = 1;
+
+/** Smallest possible encoded entry: meta, key length, a 9-byte key, value length. */
+const MIN_ENTRY_BYTES = 1 + 1 + 9 + 1;
+
+/** Exact encoded size of `entries`. */
+export function encodedBatchSize(entries: readonly Entry[]): number {
+  let size = varintLength(entries.length);
+  for (const e of entries) size += encodedEntrySize(e);
+  return size;
+}
+
+export function encodedEntrySize(e: Entry): number {
+  return (
+    1 +
+    varintLength(e.key.length) +
+    e.key.length +
+    (e.meta & META_HAS_EXPIRY ? varintLength(e.expiresAt) : 0) +
+    varintLength(e.value.length) +
+    e.value.length
+  );
+}
+
+/** Encodes `entries` into `out` at `offset`; returns the offset after them. */
+export function writeBatch(out: Buffer, offset: number, entries: readonly Entry[]): number {
+  let pos = writeVarint(out, offset, entries.length);
+  for (const e of entries) {
+    out[pos++] = e.meta;
+    pos = writeVarint(out, pos, e.key.length);
+    out.set(e.key, pos);
+    pos += e.key.length;
+    if (e.meta & META_HAS_EXPIRY) pos = writeVarint(out, pos, e.expiresAt);
+    pos = writeVarint(out, pos, e.value.length);
+    out.set(e.value, pos);
+    pos += e.value.length;
+  }
+  return pos;
+}
+
+/** Thrown by `decodeBatch`; the caller adds the file and record offset. */
+export class BatchDecodeError extends Error {}
+
+/**
+ * Decodes a batch payload. Keys and values are views into `payload`. Throws `BatchDecodeError`
+ * unless the payload is exactly one well-formed batch.
+ */
+export function decodeBatch(payload: Buffer): Entry[] {
+  try {
+    let [count, pos] = readVarint(payload, 0);
+    if (count === 0) throw new BatchDecodeError('empty batch');
+    if (count > (payload.length - pos) / MIN_ENTRY_BYTES) {
+      throw new BatchDecodeError(`entry count ${count} cannot fit in ${payload.length} bytes`);
+    }
+    const entries: Entry[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      if (pos >= payload.length) throw new BatchDecodeError(`entry ${i} is missing`);
+      const meta = payload[pos++]!;
+      if (!isValidMeta(meta))
+        throw new BatchDecodeError(`entry ${i} has unknown meta 0x${meta.toString(16)}`);
+      let keyLen: number;
+      [keyLen, pos] = readVarint(payload, pos);
+      if (pos + keyLen > payload.length) throw new BatchDecodeError(`entry ${i} key runs past the payload`);
+      const key = payload.subarray(pos, pos + keyLen);
+      if (!isValidInternalKey(key)) throw new BatchDecodeError(`entry ${i} has a malformed internal key`);
+      pos += keyLen;
+      let expiresAt = 0;
+      if (meta & META_HAS_EXPIRY) [expiresAt, pos] = readVarint(payload, pos);
+      let valueLen: number;
+      [valueLen, pos] = readVarint(payload, pos);
+      if (pos + valueLen > payload.length)
+        throw new BatchDecodeError(`entry ${i} value runs past the payload`);
+      entries[i] = { key, meta, expiresAt, value: payload.subarray(pos, pos + valueLen) };
+      pos += valueLen;
+    }
+    if (pos !== payload.length) {
+      throw new BatchDecodeError(`${payload.length - pos} trailing bytes after ${count} entries`);
+    }
+    return entries;
+  } catch (err) {
+    if (err instanceof VarintError) throw new BatchDecodeError(err.message);
+    throw err;
+  }
+}
