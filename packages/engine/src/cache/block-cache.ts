@@ -6,9 +6,15 @@
 
 import type { Block } from '../sstable/block.js';
 
-/** Cache key of a block: table number in the high bits, file offset in the low 32. */
-export function blockCacheKey(fileNumber: number, offset: number): number {
-  return fileNumber * 0x1_0000_0000 + offset;
+/** Blocks per table the cache key can tell apart (a 2^24-block table is >100 GiB at 8 KiB blocks). */
+export const MAX_BLOCKS_PER_TABLE = 1 << 24;
+
+/**
+ * Cache key of a block: table number times 2^24 plus the block's index in the table. Exact for
+ * table numbers below 2^29, which at one new table a second lasts 17 years.
+ */
+export function blockCacheKey(fileNumber: number, blockIndex: number): number {
+  return fileNumber * MAX_BLOCKS_PER_TABLE + blockIndex;
 }
 
 export class BlockCache {

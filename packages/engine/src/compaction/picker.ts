@@ -96,6 +96,28 @@ export class CompactionPicker {
     return this.planFor(version, best.level, best.score);
   }
 
+  /**
+   * A plan rewriting the whole last level onto itself, which drops what no reader can see any
+   * more (manual full compaction; background compaction never needs it).
+   */
+  bottomPlan(version: Version): CompactionPlan | undefined {
+    const level = NUM_LEVELS - 1;
+    const inputs = [...version.levels[level]!];
+    if (inputs.length === 0) return undefined;
+    const [smallest, largest] = bounds(inputs);
+    return {
+      level,
+      outputLevel: level,
+      inputs,
+      outputLevelInputs: [],
+      bottommost: true,
+      trivialMove: false,
+      score: 0,
+      smallest,
+      largest,
+    };
+  }
+
   /** A plan compacting `level` regardless of score (used by manual compaction). */
   planFor(version: Version, level: number, score = 0): CompactionPlan | undefined {
     const files = version.levels[level]!;

@@ -29,6 +29,8 @@ import type { EngineCore } from './engine-core.js';
 
 /** Pause after a failed compaction before the next attempt. */
 const COMPACTION_RETRY_MS = 1000;
+/** Consecutive failed compactions after which writes are stopped with the last error. */
+const MAX_COMPACTION_ATTEMPTS = 5;
 
 export interface FlushStats {
   completed: number;
@@ -61,6 +63,7 @@ export class BackgroundWork {
   private retryTimer: NodeJS.Timeout | undefined;
   private flushWaiters: (() => void)[] = [];
   runningCompaction: CompactionPlan | undefined;
+  private consecutiveFailures = 0;
   readonly flushStats: FlushStats = { completed: 0, bytesWritten: 0, lastMs: 0, maxMs: 0, totalMs: 0 };
   readonly compactionStats: CompactionStats = {
     runs: 0,
@@ -215,17 +218,21 @@ export class BackgroundWork {
       .then(
         () => {
           this.compactionTask = undefined;
+          this.consecutiveFailures = 0;
           this.maybeScheduleCompaction();
         },
         (err: unknown) => {
           this.compactionTask = undefined;
           if (err instanceof ClosedError || core.closing || core.crashed) return;
+          this.consecutiveFailures++;
           this.compactionStats.failures++;
           core.options.logger.warn(
-            { err: (err as Error).message, level: plan.level },
+            { err: (err as Error).message, level: plan.level, attempt: this.consecutiveFailures },
             'compaction failed; will retry',
           );
-          if (core.versions.failed) {
+          if (core.backgroundError !== undefined) return;
+          if (this.consecutiveFailures >= MAX_COMPACTION_ATTEMPTS) {
+            // Level 0 would keep growing until writes stall for good; fail them clearly instead.
             core.setBackgroundError(err);
             return;
           }
@@ -239,8 +246,8 @@ export class BackgroundWork {
   }
 
   /**
-   * Compacts everything down to the last level (maintenance and tests): afterwards every level
-   * but the last is empty and all that can be dropped has been.
+   * Compacts everything down to the last level, then rewrites that level (maintenance and tests):
+   * afterwards every level but the last is empty and all that can be dropped has been.
    */
   async compactAll(): Promise<void> {
     const core = this.core;
@@ -256,6 +263,11 @@ export class BackgroundWork {
         if (done) break;
       }
     }
+    core.checkWritable();
+    await this.compactionMutex.run(async () => {
+      const plan = this.picker.bottomPlan(core.versions.current);
+      if (plan !== undefined) await this.runPlan(plan);
+    });
   }
 
   private async runPlan(plan: CompactionPlan): Promise<void> {
@@ -271,7 +283,10 @@ export class BackgroundWork {
       for (const f of plan.inputs) edit.deletedFiles.push({ level: plan.level, number: f.number });
       if (plan.trivialMove) {
         edit.newFiles.push({ level: plan.outputLevel, file: plan.inputs[0]! });
-        await core.versions.logAndApply(edit);
+        await core.versions.logAndApply(edit).catch((err: unknown) => {
+          if (core.versions.failed) core.setBackgroundError(err);
+          throw err;
+        });
         this.compactionStats.trivialMoves++;
         return;
       }
@@ -307,7 +322,13 @@ export class BackgroundWork {
           core.tables.delete(f.number);
           await reader?.close().catch(() => undefined);
         }
-        for (const path of job.outputPaths) await core.options.vfs.unlink(path).catch(() => undefined);
+        if (core.versions.failed) {
+          // The edit may have reached the disk even though its write or sync failed, so the
+          // outputs may be listed there: keep them (an unlisted one is removed at the next open).
+          core.setBackgroundError(err);
+        } else {
+          for (const path of job.outputPaths) await core.options.vfs.unlink(path).catch(() => undefined);
+        }
         throw err;
       } finally {
         version.unref();

@@ -178,8 +178,7 @@ export class Database {
     const k = checkKey(key);
     let readVersion = MAX_VERSION;
     if (options?.snapshot !== undefined) {
-      options.snapshot.check(core.snapshots);
-      readVersion = options.snapshot.version;
+      readVersion = Snapshot.checkArgument(options.snapshot, core.snapshots).version;
     }
     const view = core.view();
     const found = lookupNewest(view, CF_DEFAULT, k, readVersion);
@@ -250,14 +249,19 @@ export class Database {
    */
   iterate(options: IterateOptions = {}): AsyncIterable<[Buffer, Buffer]> {
     this.core.checkOpen();
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidArgumentError('InvalidArgument', 'iterate() options must be an object');
+    }
     const bounds = resolveBounds(options);
     const limit = options.limit;
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new InvalidArgumentError('InvalidArgument', `limit must be a non-negative integer; got ${limit}`);
     }
-    options.snapshot?.check(this.core.snapshots);
+    const snapshot =
+      options.snapshot === undefined
+        ? undefined
+        : Snapshot.checkArgument(options.snapshot, this.core.snapshots);
     const reverse = options.reverse === true;
-    const snapshot = options.snapshot;
     const self = this;
     return {
       [Symbol.asyncIterator](): AsyncIterator<[Buffer, Buffer]> {

@@ -87,22 +87,24 @@ export class DirLock {
       acquiredAt: new Date().toISOString(),
     };
     for (let attempt = 0; attempt < 3; attempt++) {
+      // The lock appears whole or not at all: written to a private file, then linked into place
+      // (link fails with EEXIST if LOCK exists), so no one ever reads a half-written LOCK.
+      const tmp = `${path}.${process.pid}.${attempt}.tmp`;
       try {
-        const fd = fs.openSync(
-          path,
-          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL,
-          0o644,
-        );
+        fs.writeFileSync(tmp, JSON.stringify(info), { flag: 'w', mode: 0o644 });
+        const fd = fs.openSync(tmp, 'r');
         try {
-          fs.writeSync(fd, JSON.stringify(info));
           fs.fsyncSync(fd);
         } finally {
           fs.closeSync(fd);
         }
+        fs.linkSync(tmp, path);
         heldInProcess.add(key);
         return new DirLock(key);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new IoError('create', path, err);
+      } finally {
+        fs.rmSync(tmp, { force: true });
       }
       const holder = readLockInfo(path);
       // Our own pid without a registry entry is a lock an abandoned (crash-simulated) open left.

@@ -86,7 +86,16 @@ export class InternalApi {
       this.core.checkWritable();
       const entries: Entry[] = [];
       const unstamped: Entry[] = [];
-      for (const op of ops) {
+      if (!Array.isArray(ops)) {
+        throw new InvalidArgumentError('InvalidArgument', 'internal.write() takes an array of operations');
+      }
+      for (const op of ops as readonly unknown[] as readonly InternalWrite[]) {
+        if (op === null || typeof op !== 'object') {
+          throw new InvalidArgumentError(
+            'InvalidArgument',
+            `internal write operation must be an object; got ${String(op)}`,
+          );
+        }
         const cf = checkCf(op.cf);
         const key = checkKey(op.key);
         const explicit = op.version !== undefined;
@@ -163,11 +172,17 @@ export class InternalApi {
   scan(options: InternalScanOptions): AsyncIterable<VersionRecord> {
     const core = this.core;
     core.checkOpen();
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidArgumentError('InvalidArgument', 'internal.scan() takes an options object');
+    }
     const cf = checkCf(options.cf);
     const lower = options.gte === undefined ? undefined : checkKey(options.gte, 'gte');
     const upper = options.lt === undefined ? undefined : checkKey(options.lt, 'lt');
     const readVersion = options.version === undefined ? MAX_VERSION - 1n : checkVersion(options.version);
     const limit = options.limit;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new InvalidArgumentError('InvalidArgument', `limit must be a non-negative integer; got ${limit}`);
+    }
     const reverse = options.reverse === true;
     const merged = this.merged;
     return {

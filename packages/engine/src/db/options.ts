@@ -86,6 +86,8 @@ export const MAX_KEY_BYTES = 64 * 1024;
 export const MAX_VALUE_BYTES = 256 * 1024 * 1024;
 
 const MiB = 1024 * 1024;
+/** Upper bound on a memtable (and so on one WAL segment and one write request). */
+export const MAX_MEMTABLE_BYTES = 1024 * MiB;
 
 export const silentLogger: Logger = { warn() {}, info() {} };
 
@@ -112,6 +114,12 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     );
   }
   const memtableBytes = positiveInt('memtableBytes', options.memtableBytes, 64 * MiB, 64 * 1024);
+  if (memtableBytes > MAX_MEMTABLE_BYTES) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option memtableBytes must be at most ${MAX_MEMTABLE_BYTES} (1 GiB); got ${memtableBytes}`,
+    );
+  }
   const compression = options.compression ?? 'lz4';
   if (compression !== 'lz4' && compression !== 'none') {
     throw new InvalidArgumentError(

@@ -67,9 +67,18 @@ async function openState(core: EngineCore): Promise<void> {
     onObsoleteTable: (n) => core.onObsoleteTable(n),
   };
 
+  // A CURRENT.tmp is a swap that never happened (or already happened); CURRENT is authoritative.
+  if (!readOnly && names.includes(CURRENT_TMP_FILE)) {
+    await vfs.unlink(join(dir, CURRENT_TMP_FILE)).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new IoError('remove', join(dir, CURRENT_TMP_FILE), err);
+    });
+    core.recovery.obsoleteFilesRemoved.push(CURRENT_TMP_FILE);
+  }
+
   const recovered = await readManifest(vfs, dir);
   if (recovered === undefined) {
-    const engineFiles = parsed.filter((p) => p.file && ['wal', 'table', 'manifest'].includes(p.file.kind));
+    const engineFiles = parsed.filter((p) => p.file && ['wal', 'table'].includes(p.file.kind));
     if (engineFiles.length > 0) {
       throw new CorruptionError(
         join(dir, 'CURRENT'),
@@ -82,6 +91,14 @@ async function openState(core: EngineCore): Promise<void> {
     }
     if (readOnly)
       throw new InvalidArgumentError('InvalidArgument', `workdir '${dir}' holds no NoKV database`);
+    // Manifests without CURRENT and without any table or WAL are what a crash while creating the
+    // database leaves behind: nothing was ever written, so start over.
+    for (const p of parsed) {
+      if (p.file?.kind === 'manifest') {
+        await vfs.unlink(join(dir, p.name));
+        core.recovery.obsoleteFilesRemoved.push(p.name);
+      }
+    }
     core.versions = await VersionSet.create(setOptions);
   } else {
     core.recovery.manifestEdits = recovered.edits;
@@ -117,11 +134,6 @@ async function openState(core: EngineCore): Promise<void> {
         `table is ${reader.fileSize} bytes; ${core.versions.manifestName} says ${file.size}`,
       );
     }
-  }
-
-  if (!readOnly && names.includes(CURRENT_TMP_FILE)) {
-    await vfs.unlink(join(dir, CURRENT_TMP_FILE));
-    core.recovery.obsoleteFilesRemoved.push(CURRENT_TMP_FILE);
   }
 
   await replayWal(core, parsed);

@@ -28,6 +28,15 @@ export class Snapshot {
     this.registry.remove(this.version);
   }
 
+  /** Throws `InvalidArgumentError` unless `value` is a live snapshot of the database owning `registry`. */
+  static checkArgument(value: unknown, registry: SnapshotRegistry): Snapshot {
+    if (!(value instanceof Snapshot)) {
+      throw new InvalidArgumentError('InvalidArgument', 'snapshot must come from db.snapshot()');
+    }
+    value.check(registry);
+    return value;
+  }
+
   /** @internal throws when the snapshot was released or belongs to another database */
   check(registry: SnapshotRegistry): void {
     if (this.registry !== registry) {

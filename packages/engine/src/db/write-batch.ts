@@ -79,7 +79,14 @@ export function expiryFromTtl(ttlMs: unknown, nowMs: number): number {
       `ttlMs must be a positive number of milliseconds; got ${String(ttlMs)}`,
     );
   }
-  return nowMs + Math.ceil(ttlMs);
+  const expiresAt = nowMs + Math.ceil(ttlMs);
+  if (!Number.isSafeInteger(expiresAt)) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `ttlMs ${ttlMs} puts the expiry past the largest supported time`,
+    );
+  }
+  return expiresAt;
 }
 
 export function putEntry(

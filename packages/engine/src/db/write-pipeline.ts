@@ -143,9 +143,12 @@ export class WritePipeline {
     this.committing = true;
     void this.commitLoop().finally(() => {
       this.committing = false;
+      if (this.queue.length > 0) {
+        this.kick();
+        return;
+      }
       const waiters = this.idleWaiters.splice(0);
       for (const w of waiters) w();
-      if (this.queue.length > 0) this.kick();
     });
   }
 

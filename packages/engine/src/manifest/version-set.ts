@@ -252,7 +252,10 @@ export class VersionSet {
       this.lastVersion = edit.lastVersion;
       const version = this.makeVersion(levels);
       this.install(version);
-      if (this.manifestSize > this.maxManifestBytes) await this.rewrite();
+      // The edit is durable and installed, so it must not be reported as failed: callers undo their
+      // side of an edit that rejects. A rewrite failure that leaves CURRENT uncertain has already
+      // set `failure`, which stops the next edit with BackgroundError.
+      if (this.manifestSize > this.maxManifestBytes) await this.rewrite().catch(() => undefined);
       return version;
     });
   }

@@ -7,7 +7,13 @@
  * deleted only when no live version lists it (see `VersionSet`).
  */
 
-import { compareBaseKeys, compareInternalKeys, VERSION_SUFFIX_BYTES } from '../keys/internal-key.js';
+import {
+  compareBaseKeys,
+  compareInternalKeys,
+  internalKeyVersion,
+  MAX_VERSION,
+  VERSION_SUFFIX_BYTES,
+} from '../keys/internal-key.js';
 import { assert, invariantsEnabled } from '../util/invariants.js';
 import type { FileMetadata, VersionEdit } from './version-edit.js';
 
@@ -60,7 +66,11 @@ export class Version {
     let hi = files.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareInternalKeys(files[mid]!.largest, seekKey) < 0) lo = mid + 1;
+      const largest = files[mid]!.largest;
+      const c = compareInternalKeys(largest, seekKey);
+      // A table whose largest key is the end sentinel of a clipped range tombstone, (k, MAX),
+      // ends before k: it holds no version of k even when the seek key is that same sentinel.
+      if (c < 0 || (c === 0 && isEndSentinel(largest))) lo = mid + 1;
       else hi = mid;
     }
     const file = files[lo];
@@ -75,6 +85,11 @@ export class Version {
   overlapping(level: number, smallest: Buffer, largest: Buffer): FileMetadata[] {
     return this.levels[level]!.filter((f) => rangesOverlap(f.smallest, f.largest, smallest, largest));
   }
+}
+
+/** True for the key (k, MAX_VERSION) that marks the exclusive end of a range tombstone. */
+export function isEndSentinel(ikey: Buffer): boolean {
+  return internalKeyVersion(ikey) === MAX_VERSION;
 }
 
 /** Base-key overlap of two inclusive internal-key ranges. */

@@ -12,10 +12,15 @@
  * short: a header that verifies but runs past the end of the file can only be a torn append.
  *
  * Scanning a file classifies damage:
- * - Torn tail (only allowed when `allowTornTail`, i.e. for the newest file): a partial header,
- *   a verified header whose payload runs past the end, a zero-filled remainder, or a bad payload
- *   checksum on the very last record. Replay cuts the file there and reports it.
- * - Anything else is `CorruptionError` naming the file and the record's offset.
+ * - Torn tail (only allowed when `allowTornTail`, i.e. for the newest file): what an interrupted
+ *   append can leave behind and nothing else: a partial header, a verified header whose payload
+ *   runs past the end of the file, a zero-filled remainder (also when only the header made it to
+ *   disk: no valid payload is all zeros), or a last record whose payload ends in whole zeroed
+ *   sectors (the first pages of the append persisted, the rest did not). Replay cuts the file
+ *   there and reports it.
+ * - Anything else, including a complete record whose checksum fails, is `CorruptionError` naming
+ *   the file and the record's offset: such a record may have been acknowledged, so it is never
+ *   dropped silently.
  */
 
 import { CorruptionError } from '../errors.js';
@@ -25,6 +30,22 @@ import { crc32c } from '../util/crc32c.js';
 export const RECORD_HEADER_BYTES = 16;
 /** Upper bound on one record's payload; larger lengths in a verified header mean a bug. */
 export const MAX_RECORD_PAYLOAD_BYTES = 1 << 30;
+
+/** Storage writes land in whole sectors; a torn append's lost part is a run of them. */
+const SECTOR_BYTES = 512;
+
+/**
+ * True when the file ends, inside the payload `[payloadStart, end)` of its last record, in a run
+ * of zero bytes covering at least one whole sector: what a power loss leaves when the first pages
+ * of an append reached the disk and the rest did not. Anything after `end` must be zeros too.
+ */
+function endsInUnwrittenSectors(data: Buffer, payloadStart: number, end: number): boolean {
+  let zeroFrom = data.length;
+  while (zeroFrom > payloadStart && data[zeroFrom - 1] === 0) zeroFrom--;
+  if (zeroFrom > end) return false;
+  const sectorStart = Math.ceil(zeroFrom / SECTOR_BYTES) * SECTOR_BYTES;
+  return sectorStart >= payloadStart && sectorStart < end;
+}
 
 /** Encodes one record into `out` at `offset`; returns the offset after it. */
 export function writeRecord(out: Buffer, offset: number, type: number, payload: Uint8Array): number {
@@ -125,7 +146,10 @@ export function scanRecords(data: Buffer, file: string, allowTornTail: boolean):
     }
     const payload = data.subarray(pos + RECORD_HEADER_BYTES, end);
     if (crc32c(payload) !== payloadCrc) {
-      if (end === size || isAllZero(data, end, size)) return torn('last record checksum mismatch');
+      if (isAllZero(data, pos + RECORD_HEADER_BYTES, size)) return torn('record header without its payload');
+      if (endsInUnwrittenSectors(data, pos + RECORD_HEADER_BYTES, end)) {
+        return torn('last record ends in zero-filled sectors (partly written)');
+      }
       throw new CorruptionError(file, pos, 'record payload checksum mismatch');
     }
     records.push({ type, payload, offset: pos });

@@ -4,7 +4,7 @@
  * decoded in the shared block cache.
  */
 
-import { type BlockCache, blockCacheKey } from '../cache/block-cache.js';
+import { type BlockCache, blockCacheKey, MAX_BLOCKS_PER_TABLE } from '../cache/block-cache.js';
 import { CorruptionError, IoError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { KIND_RANGE_DELETE } from '../keys/entry.js';
@@ -64,6 +64,13 @@ export class TableReader {
     this.props = props;
     this.cache = cache;
     this.handles = [];
+    if (index.count > MAX_BLOCKS_PER_TABLE) {
+      throw new CorruptionError(
+        this.path,
+        index.fileOffset,
+        `index lists ${index.count} blocks; at most ${MAX_BLOCKS_PER_TABLE} are supported`,
+      );
+    }
     const it = index.iterator();
     for (it.seekToFirst(); it.valid(); it.next()) {
       try {
@@ -138,7 +145,7 @@ export class TableReader {
   /** Reads data block `i` through the cache. */
   readBlock(i: number): Block {
     const h = this.handles[i]!;
-    const key = blockCacheKey(this.fileNumber, h.offset);
+    const key = blockCacheKey(this.fileNumber, i);
     let block = this.cache.get(key);
     if (block === undefined) {
       this.blockReads++;

@@ -53,7 +53,8 @@ export function readVarintInto(buf: Uint8Array, offset: number, end: number, out
     result += (byte & 0x7f) * scale;
     if (byte < 0x80) break;
     scale *= 128;
-    if (scale > 2 ** 56) throw new VarintError(offset, 'longer than 8 bytes');
+    // Eight bytes hold 56 bits, more than any safe integer needs: a ninth byte means overlong.
+    if (scale >= 2 ** 56) throw new VarintError(offset, 'longer than 8 bytes');
   }
   if (result > MAX_SAFE) throw new VarintError(offset, 'value above 2^53');
   out.value = result;

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { nodeVfs } from './node-vfs.js';
 import type { OpenMode, Vfs, VfsFile, VfsOp } from './vfs.js';
 
@@ -140,18 +140,21 @@ export class FaultVfs implements Vfs {
   private check(op: VfsOp, path: string): ArmedRule | undefined {
     if (this.crashed) throw new SimulatedCrash(op, path);
     this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
+    let firing: ArmedRule | undefined;
     for (const rule of this.rules) {
       if (rule.op !== op || !matches(rule.path, path)) continue;
+      // Every matching rule counts the call, even one an earlier rule already fails.
       rule.seen++;
+      if (firing !== undefined) continue;
       const w = rule.when;
       const fire =
         'nth' in w ? rule.seen === w.nth : 'after' in w ? rule.seen > w.after : this.random() < w.probability;
       if (fire) {
         rule.fired++;
-        return rule;
+        firing = rule;
       }
     }
-    return undefined;
+    return firing;
   }
 
   /** Runs the fault check for `op`; throws the injected error when a rule fires. */
@@ -198,11 +201,17 @@ export class FaultVfs implements Vfs {
 
   async rename(from: string, to: string): Promise<void> {
     this.gate('rename', from);
+    // Replacing a durable entry: after a crash the name must still exist (renames count as
+    // durable at once, so it names the new file), never vanish with the unsynced source.
+    const replacesDurable = !this.unsyncedCreates.has(to) && (await this.inner.exists(to));
     await this.inner.rename(from, to);
     const state = this.files.get(from);
     this.files.delete(from);
     if (state) this.files.set(to, state);
-    if (this.unsyncedCreates.delete(from)) this.unsyncedCreates.add(to);
+    else this.files.delete(to);
+    const fromUnsynced = this.unsyncedCreates.delete(from);
+    this.unsyncedCreates.delete(to);
+    if (fromUnsynced && !replacesDurable) this.unsyncedCreates.add(to);
   }
 
   async unlink(path: string): Promise<void> {
@@ -230,8 +239,9 @@ export class FaultVfs implements Vfs {
   async syncDir(dir: string): Promise<void> {
     this.gate('syncDir', dir);
     await this.inner.syncDir(dir);
+    const synced = resolve(dir);
     for (const path of [...this.unsyncedCreates]) {
-      if (dirname(path) === dir) this.unsyncedCreates.delete(path);
+      if (resolve(dirname(path)) === synced) this.unsyncedCreates.delete(path);
     }
   }
 }
@@ -289,6 +299,8 @@ class FaultFile implements VfsFile {
   }
 
   size(): number {
+    // After a crash the real descriptor is closed (and its number may belong to another file).
+    if (this.owner.isCrashed) throw new SimulatedCrash('read', this.inner.path);
     return this.inner.size();
   }
 
