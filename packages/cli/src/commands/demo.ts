@@ -15,7 +15,7 @@ export async function demoCommand(options: { workdir: string }, out: Output): Pr
     out.write(
       previousRuns === 0
         ? '  first run: the workdir is new'
-        : `  run #${previousRuns + 1}: recovered ${db.recovery.walEntries} WAL entries written by earlier runs`,
+        : `  run #${previousRuns + 1}: the data of earlier runs is back (${db.stats().lsm.tables} table(s), ${db.recovery.walEntries} entries replayed from the WAL)`,
     );
     await db.set('demo:runs', String(previousRuns + 1));
 
