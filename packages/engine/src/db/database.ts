@@ -11,6 +11,7 @@ import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import { CF_DEFAULT, MAX_VERSION } from '../keys/internal-key.js';
 import { compareBytes, copyBuffer, prefixSuccessor } from '../util/bytes.js';
+import { encodeBatch } from '../wal/batch-codec.js';
 import { BackgroundWork } from './background-work.js';
 import type { EngineCore, RecoveryReport } from './engine-core.js';
 import { InternalApi } from './internal-api.js';
@@ -23,11 +24,11 @@ import {
   type BytesInput,
   checkKey,
   checkValue,
-  deleteEntry,
+  deleteWrite,
   expiryFromTtl,
   type PutOptions,
-  putEntry,
-  rangeDeleteEntry,
+  putWrite,
+  rangeDeleteWrite,
   WriteBatch,
   type WriteOp,
 } from './write-batch.js';
@@ -151,13 +152,13 @@ export class Database {
     try {
       this.core.checkWritable();
       const k = checkKey(key);
-      const entry = putEntry(
+      const w = putWrite(
         CF_DEFAULT,
         k,
         checkValue(value, k),
         expiryFromTtl(options?.ttlMs, this.core.options.clock()),
       );
-      return this.writes.write([entry], [entry], options?.sync ?? false);
+      return this.writes.write(encodeBatch([w]), options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -192,8 +193,7 @@ export class Database {
   delete(key: BytesInput, options?: WriteOptions): Promise<void> {
     try {
       this.core.checkWritable();
-      const entry = deleteEntry(CF_DEFAULT, checkKey(key));
-      return this.writes.write([entry], [entry], options?.sync ?? false);
+      return this.writes.write(encodeBatch([deleteWrite(CF_DEFAULT, checkKey(key))]), options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -203,8 +203,8 @@ export class Database {
   deleteRange(start: BytesInput, end: BytesInput, options?: WriteOptions): Promise<void> {
     try {
       this.core.checkWritable();
-      const entry = rangeDeleteEntry(CF_DEFAULT, checkKey(start, 'range start'), checkKey(end, 'range end'));
-      return this.writes.write([entry], [entry], options?.sync ?? false);
+      const w = rangeDeleteWrite(CF_DEFAULT, checkKey(start, 'range start'), checkKey(end, 'range end'));
+      return this.writes.write(encodeBatch([w]), options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -234,9 +234,8 @@ export class Database {
           'write() takes a WriteBatch or an array of operations',
         );
       }
-      // Stamp copies: the caller may write the same batch again.
-      const entries = b.entries.map((e) => ({ ...e, key: Buffer.from(e.key) }));
-      return this.writes.write(entries, entries, options?.sync ?? false);
+      // Encoding copies the batch's bytes, so the same batch may be written again.
+      return this.writes.write(encodeBatch(b.writes), options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }

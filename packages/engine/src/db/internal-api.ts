@@ -7,18 +7,20 @@
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { VersionIterator, type VersionRecord } from '../iterator/db-iterator.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
-import { type Entry, entryKind, KIND_DELETE } from '../keys/entry.js';
+import { entryKind, KIND_DELETE } from '../keys/entry.js';
 import { CF_DEFAULT, COLUMN_FAMILIES, type ColumnFamily, cfId, MAX_VERSION } from '../keys/internal-key.js';
 import { copyBuffer } from '../util/bytes.js';
+import { encodeBatch } from '../wal/batch-codec.js';
 import type { EngineCore } from './engine-core.js';
 import { lookupNewest, type ReadView, tombstoneIndexes } from './read-view.js';
 import {
   type BytesInput,
   checkKey,
   checkValue,
-  deleteEntry,
-  putEntry,
-  rangeDeleteEntry,
+  deleteWrite,
+  type PendingWrite,
+  putWrite,
+  rangeDeleteWrite,
 } from './write-batch.js';
 import type { WritePipeline } from './write-pipeline.js';
 
@@ -84,8 +86,7 @@ export class InternalApi {
   write(ops: readonly InternalWrite[], options?: { sync?: boolean }): Promise<void> {
     try {
       this.core.checkWritable();
-      const entries: Entry[] = [];
-      const unstamped: Entry[] = [];
+      const writes: PendingWrite[] = [];
       if (!Array.isArray(ops)) {
         throw new InvalidArgumentError('InvalidArgument', 'internal.write() takes an array of operations');
       }
@@ -98,9 +99,8 @@ export class InternalApi {
         }
         const cf = checkCf(op.cf);
         const key = checkKey(op.key);
-        const explicit = op.version !== undefined;
-        const version = explicit ? checkVersion(op.version) : 0n;
-        let entry: Entry;
+        const version = op.version === undefined ? undefined : checkVersion(op.version);
+        let w: PendingWrite;
         switch (op.op) {
           case 'put': {
             const expiresAt = op.expiresAt ?? 0;
@@ -110,14 +110,14 @@ export class InternalApi {
                 `expiresAt must be a non-negative integer; got ${expiresAt}`,
               );
             }
-            entry = putEntry(cf, key, checkValue(op.value, key), expiresAt, version);
+            w = putWrite(cf, key, checkValue(op.value, key), expiresAt, version);
             break;
           }
           case 'delete':
-            entry = deleteEntry(cf, key, version);
+            w = deleteWrite(cf, key, version);
             break;
           case 'deleteRange':
-            entry = rangeDeleteEntry(cf, key, checkKey(op.end, 'range end'), version);
+            w = rangeDeleteWrite(cf, key, checkKey(op.end, 'range end'), version);
             break;
           default:
             throw new InvalidArgumentError(
@@ -125,10 +125,9 @@ export class InternalApi {
               `unknown op ${JSON.stringify((op as { op: unknown }).op)}`,
             );
         }
-        entries.push(entry);
-        if (!explicit) unstamped.push(entry);
+        writes.push(w);
       }
-      return this.writes.write(entries, unstamped, options?.sync ?? false);
+      return this.writes.write(encodeBatch(writes), options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }

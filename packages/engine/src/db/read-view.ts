@@ -86,41 +86,46 @@ export function lookupNewest(
   readVersion: bigint,
 ): FoundEntry | undefined {
   const seekKey = encodeInternalKey(cf, userKey, readVersion);
+  const hash = bloomHash(seekKey, 0, seekKey.length - VERSION_SUFFIX_BYTES);
   let best: FoundEntry | undefined;
   let bestVersion = -1n;
   for (const mem of view.memtables) {
-    if (mem.maxVersion === undefined || mem.maxVersion <= bestVersion || mem.minVersion! > readVersion)
+    if (mem.maxVersion === undefined || mem.maxVersion <= bestVersion || mem.minVersion! > readVersion) {
       continue;
-    const node = mem.get(seekKey);
-    if (node === undefined) continue;
-    const v = internalKeyVersion(node.key);
-    if (v > bestVersion) {
-      best = { key: node.key, meta: node.meta, expiresAt: node.expiresAt, value: node.value, version: v };
-      bestVersion = v;
+    }
+    const node = mem.get(seekKey, hash);
+    if (node !== undefined && node.version > bestVersion) {
+      best = {
+        key: node.key,
+        meta: node.meta,
+        expiresAt: node.expiresAt,
+        value: node.value,
+        version: node.version,
+      };
+      bestVersion = node.version;
     }
   }
-  let hash = -1;
-  const probe = (file: FileMetadata): void => {
-    if (file.maxVersion <= bestVersion || file.minVersion > readVersion) return;
-    const table = view.tables.table(file.number);
-    if (hash < 0) hash = bloomHash(seekKey, 0, seekKey.length - VERSION_SUFFIX_BYTES);
-    if (!table.mayContain(hash)) return;
-    const r = table.get(seekKey);
-    if (r === undefined) return;
-    const v = internalKeyVersion(r.key);
-    if (v > bestVersion) {
-      best = { ...r, version: v };
-      bestVersion = v;
-    }
-  };
   const levels = view.version.levels;
-  for (const file of levels[0]!) {
-    if (baseInRange(file, seekKey)) probe(file);
+  const l0 = levels[0]!;
+  for (let i = 0; i < l0.length; i++) {
+    const file = l0[i]!;
+    if (file.maxVersion <= bestVersion || file.minVersion > readVersion || !baseInRange(file, seekKey))
+      continue;
+    const found = probeTable(view.tables.table(file.number), seekKey, hash);
+    if (found !== undefined && found.version > bestVersion) {
+      best = found;
+      bestVersion = found.version;
+    }
   }
   for (let level = 1; level < levels.length; level++) {
     if (levels[level]!.length === 0) continue;
     const file = view.version.findFile(level, seekKey);
-    if (file !== undefined) probe(file);
+    if (file === undefined || file.maxVersion <= bestVersion || file.minVersion > readVersion) continue;
+    const found = probeTable(view.tables.table(file.number), seekKey, hash);
+    if (found !== undefined && found.version > bestVersion) {
+      best = found;
+      bestVersion = found.version;
+    }
   }
   return best;
 }
@@ -142,4 +147,18 @@ export function isVisible(
   if (tombstones.length > 0 && maxCoveringVersionOf(tombstones, cf, userKey, readVersion) > found.version)
     return false;
   return true;
+}
+
+/** A table's newest version of the seek key's base key at or below its version (bloom first). */
+function probeTable(table: TableReader, seekKey: Buffer, hash: number): FoundEntry | undefined {
+  if (!table.mayContain(hash)) return undefined;
+  const r = table.get(seekKey);
+  if (r === undefined) return undefined;
+  return {
+    key: r.key,
+    meta: r.meta,
+    expiresAt: r.expiresAt,
+    value: r.value,
+    version: internalKeyVersion(r.key),
+  };
 }

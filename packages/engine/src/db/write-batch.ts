@@ -4,8 +4,8 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
-import { type Entry, KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, makeMeta } from '../keys/entry.js';
-import { CF_DEFAULT, encodeInternalKey } from '../keys/internal-key.js';
+import { type EntryKind, KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE } from '../keys/entry.js';
+import { CF_DEFAULT } from '../keys/internal-key.js';
 import { compareBytes, copyBuffer, describeKey, toBuffer } from '../util/bytes.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './options.js';
 
@@ -21,9 +21,6 @@ export type WriteOp =
   | { type: 'put'; key: BytesInput; value: BytesInput; ttlMs?: number }
   | { type: 'delete'; key: BytesInput }
   | { type: 'deleteRange'; start: BytesInput; end: BytesInput };
-
-/** Placeholder version for public writes; the commit loop stamps the real one. */
-const UNSTAMPED = 0n;
 
 /** Validates a key argument and returns it as bytes. */
 export function checkKey(key: unknown, what = 'key'): Buffer {
@@ -46,7 +43,11 @@ export function checkKey(key: unknown, what = 'key'): Buffer {
   return bytes;
 }
 
-/** Validates a value argument and returns an owned copy. */
+/**
+ * Validates a value argument and returns it as bytes, without copying a Uint8Array: the write is
+ * encoded (copied) into its WAL payload before the call returns, so the caller's memory is never
+ * read later.
+ */
 export function checkValue(value: unknown, key: Buffer): Buffer {
   if (value === undefined || value === null) {
     throw new InvalidArgumentError(
@@ -60,7 +61,7 @@ export function checkValue(value: unknown, key: Buffer): Buffer {
       `value for key ${describeKey(key)} must be a Uint8Array or string; got ${typeof value}`,
     );
   }
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : copyBuffer(value);
+  const bytes = toBuffer(value);
   if (bytes.length > MAX_VALUE_BYTES) {
     throw new InvalidArgumentError(
       'ValueTooLarge',
@@ -89,47 +90,57 @@ export function expiryFromTtl(ttlMs: unknown, nowMs: number): number {
   return expiresAt;
 }
 
-export function putEntry(
+/** A validated write, not yet encoded. `key`/`value` may be the caller's memory until encoded. */
+export interface PendingWrite {
+  cf: number;
+  kind: EntryKind;
+  /** User key (for a range delete: its start). */
+  key: Buffer;
+  /** Value (for a range delete: the exclusive end key; for a delete: empty). */
+  value: Buffer;
+  expiresAt: number;
+  /** Explicit version, or undefined to take the next one from the counter at commit. */
+  version: bigint | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function putWrite(
   cf: number,
   key: Buffer,
   value: Buffer,
   expiresAt: number,
-  version = UNSTAMPED,
-): Entry {
-  return { key: encodeInternalKey(cf, key, version), meta: makeMeta(KIND_PUT, expiresAt), expiresAt, value };
+  version?: bigint,
+): PendingWrite {
+  return { cf, kind: KIND_PUT, key, value, expiresAt, version };
 }
 
-export function deleteEntry(cf: number, key: Buffer, version = UNSTAMPED): Entry {
-  return {
-    key: encodeInternalKey(cf, key, version),
-    meta: KIND_DELETE,
-    expiresAt: 0,
-    value: Buffer.alloc(0),
-  };
+export function deleteWrite(cf: number, key: Buffer, version?: bigint): PendingWrite {
+  return { cf, kind: KIND_DELETE, key, value: EMPTY, expiresAt: 0, version };
 }
 
-export function rangeDeleteEntry(cf: number, start: Buffer, end: Buffer, version = UNSTAMPED): Entry {
+export function rangeDeleteWrite(cf: number, start: Buffer, end: Buffer, version?: bigint): PendingWrite {
   if (compareBytes(start, end) >= 0) {
     throw new InvalidArgumentError(
       'InvalidArgument',
       `deleteRange needs start < end; got start ${describeKey(start)}, end ${describeKey(end)}`,
     );
   }
-  return {
-    key: encodeInternalKey(cf, start, version),
-    meta: KIND_RANGE_DELETE,
-    expiresAt: 0,
-    value: Buffer.from(end),
-  };
+  return { cf, kind: KIND_RANGE_DELETE, key: start, value: end, expiresAt: 0, version };
+}
+
+/** Copies a pending write's bytes so it no longer refers to the caller's memory. */
+function owned(w: PendingWrite): PendingWrite {
+  return { ...w, key: copyBuffer(w.key), value: copyBuffer(w.value) };
 }
 
 /**
  * An atomic group of writes: after `db.write(batch)` resolves all of them are applied, and a
- * crash never leaves part of a batch. Arguments are validated as they are added.
+ * crash never leaves part of a batch. Arguments are validated (and copied) as they are added.
  */
 export class WriteBatch {
-  /** @internal validated entries with unstamped versions */
-  readonly entries: Entry[] = [];
+  /** @internal validated writes, owning their bytes */
+  readonly writes: PendingWrite[] = [];
   private readonly clock: () => number;
 
   constructor(clock: () => number = Date.now) {
@@ -137,24 +148,24 @@ export class WriteBatch {
   }
 
   get length(): number {
-    return this.entries.length;
+    return this.writes.length;
   }
 
   put(key: BytesInput, value: BytesInput, options?: PutOptions): this {
     const k = checkKey(key);
     const v = checkValue(value, k);
-    this.entries.push(putEntry(CF_DEFAULT, k, v, expiryFromTtl(options?.ttlMs, this.clock())));
+    this.writes.push(owned(putWrite(CF_DEFAULT, k, v, expiryFromTtl(options?.ttlMs, this.clock()))));
     return this;
   }
 
   delete(key: BytesInput): this {
-    this.entries.push(deleteEntry(CF_DEFAULT, checkKey(key)));
+    this.writes.push(owned(deleteWrite(CF_DEFAULT, checkKey(key))));
     return this;
   }
 
   deleteRange(start: BytesInput, end: BytesInput): this {
-    this.entries.push(
-      rangeDeleteEntry(CF_DEFAULT, checkKey(start, 'range start'), checkKey(end, 'range end')),
+    this.writes.push(
+      owned(rangeDeleteWrite(CF_DEFAULT, checkKey(start, 'range start'), checkKey(end, 'range end'))),
     );
     return this;
   }

@@ -15,20 +15,17 @@
  */
 
 import { BackgroundError, ClosedError, InvalidArgumentError } from '../errors.js';
-import type { Entry } from '../keys/entry.js';
 import { CF_DEFAULT, internalKeyCf, internalKeyVersion, MAX_VERSION } from '../keys/internal-key.js';
 import { Memtable } from '../memtable/memtable.js';
-import { frameRecordInPlace, RECORD_HEADER_BYTES } from '../record/log-format.js';
-import { encodedBatchSize, WAL_RECORD_WRITE_BATCH, writeBatch } from '../wal/batch-codec.js';
+import { RECORD_HEADER_BYTES, writeRecordHeader } from '../record/log-format.js';
+import { type EncodedBatch, WAL_RECORD_WRITE_BATCH } from '../wal/batch-codec.js';
 import { WalWriter } from '../wal/wal.js';
 import type { EngineCore } from './engine-core.js';
 
 interface WriteRequest {
   kind: 'write';
-  entries: Entry[];
-  /** Entries whose key still needs a version stamped from the counter. */
-  unstamped: Entry[];
-  payloadBytes: number;
+  /** The encoded batch: WAL payload plus memtable entries that are views into it. */
+  batch: EncodedBatch;
   sync: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -100,27 +97,31 @@ export class WritePipeline {
    * Queues `entries` as one atomic request and resolves when it is durable per the contract.
    * Entries with placeholder versions listed in `unstamped` get fresh default-CF versions.
    */
-  async write(entries: Entry[], unstamped: Entry[], sync: boolean): Promise<void> {
+  write(batch: EncodedBatch, sync: boolean): Promise<void> {
     this.core.checkWritable();
-    if (entries.length === 0) return;
-    const payloadBytes = encodedBatchSize(entries);
-    const recordBytes = payloadBytes + RECORD_HEADER_BYTES;
+    if (batch.entries.length === 0) return Promise.resolve();
+    const recordBytes = batch.payload.length + RECORD_HEADER_BYTES;
     if (recordBytes > this.core.options.memtableBytes) {
       throw new InvalidArgumentError(
         'BatchTooLarge',
-        `write of ${entries.length} entries takes ${recordBytes} bytes; one write must fit in a memtable (memtableBytes = ${this.core.options.memtableBytes})`,
+        `write of ${batch.entries.length} entries takes ${recordBytes} bytes; one write must fit in a memtable (memtableBytes = ${this.core.options.memtableBytes})`,
       );
     }
+    if (this.queueBytes > MAX_QUEUE_BYTES) return this.writeWhenRoom(batch, sync);
+    this.stats.requests++;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'write', batch, sync, resolve, reject });
+      this.queueBytes += recordBytes;
+      this.kick();
+    });
+  }
+
+  private async writeWhenRoom(batch: EncodedBatch, sync: boolean): Promise<void> {
     while (this.queueBytes > MAX_QUEUE_BYTES) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.core.checkWritable();
     }
-    this.stats.requests++;
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'write', entries, unstamped, payloadBytes, sync, resolve, reject });
-      this.queueBytes += recordBytes;
-      this.kick();
-    });
+    return this.write(batch, sync);
   }
 
   /** Freezes the active memtable (if it holds anything) in write order. */
@@ -203,7 +204,7 @@ export class WritePipeline {
       while (this.queue.length > 0) {
         const next = this.queue[0]!;
         if (next.kind !== 'write') break;
-        const size = next.payloadBytes + RECORD_HEADER_BYTES;
+        const size = next.batch.payload.length + RECORD_HEADER_BYTES;
         if (group.length > 0 && bytes + size > MAX_GROUP_BYTES) break;
         this.queue.shift();
         group.push(next);
@@ -256,21 +257,23 @@ export class WritePipeline {
     const wal = core.wal!;
     let nextVersion = core.lastVersion;
     for (const r of group) {
-      for (const e of r.unstamped) {
+      for (const e of r.batch.unstamped) {
         nextVersion++;
         if (nextVersion >= MAX_VERSION)
           throw new InvalidArgumentError('InvalidArgument', 'version counter exhausted');
         e.key.writeBigUInt64BE(MAX_VERSION - nextVersion, e.key.length - 8);
       }
     }
-    const buf = Buffer.allocUnsafe(bytes);
-    let pos = 0;
-    for (const r of group) {
-      writeBatch(buf, pos + RECORD_HEADER_BYTES, r.entries);
-      pos = frameRecordInPlace(buf, pos, WAL_RECORD_WRITE_BATCH, r.payloadBytes);
+    // One header block for the group; each payload is written from where it was encoded.
+    const headers = Buffer.allocUnsafe(group.length * RECORD_HEADER_BYTES);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < group.length; i++) {
+      const payload = group[i]!.batch.payload;
+      writeRecordHeader(headers, i * RECORD_HEADER_BYTES, WAL_RECORD_WRITE_BATCH, payload);
+      chunks.push(headers.subarray(i * RECORD_HEADER_BYTES, (i + 1) * RECORD_HEADER_BYTES), payload);
     }
     try {
-      await wal.append(buf);
+      wal.appendSync(chunks, bytes);
       if (sync) {
         const t0 = performance.now();
         await wal.sync();
@@ -286,7 +289,7 @@ export class WritePipeline {
     const mem = core.memtable;
     mem.walBytes += bytes;
     for (const r of group) {
-      for (const e of r.entries) {
+      for (const e of r.batch.entries) {
         mem.add(e);
         if (internalKeyCf(e.key) === CF_DEFAULT) {
           const v = internalKeyVersion(e.key);

@@ -76,6 +76,17 @@ export function frameRecordInPlace(out: Buffer, offset: number, type: number, pa
   return start + payloadLength;
 }
 
+/** Writes the 16-byte header of a record holding `payload` at `out[offset]`. */
+export function writeRecordHeader(out: Buffer, offset: number, type: number, payload: Uint8Array): void {
+  out.writeUInt32LE(payload.length, offset + 4);
+  out.writeUInt32LE(crc32c(payload), offset + 8);
+  out[offset + 12] = type;
+  out[offset + 13] = 0;
+  out[offset + 14] = 0;
+  out[offset + 15] = 0;
+  out.writeUInt32LE(crc32c(out.subarray(offset + 4, offset + RECORD_HEADER_BYTES)), offset);
+}
+
 /** Encodes one record as a new buffer. */
 export function encodeRecord(type: number, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);

@@ -281,6 +281,18 @@ class FaultFile implements VfsFile {
     if (this.owner.isCrashed) throw new SimulatedCrash('write', this.inner.path);
   }
 
+  writevSync(chunks: readonly Uint8Array[], position: number): void {
+    const rule = this.gate('write');
+    if (rule) {
+      if (rule.tornBytes !== undefined && rule.tornBytes > 0) {
+        const all = Buffer.concat(chunks);
+        this.inner.writevSync([all.subarray(0, Math.min(rule.tornBytes, all.length))], position);
+      }
+      throw new InjectedFault('write', this.inner.path, rule.errno ?? 'EIO');
+    }
+    this.inner.writevSync(chunks, position);
+  }
+
   async sync(): Promise<void> {
     const rule = this.gate('sync');
     if (rule) throw new InjectedFault('sync', this.inner.path, rule.errno ?? 'EIO');

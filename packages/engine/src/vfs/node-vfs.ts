@@ -43,6 +43,31 @@ class NodeFile implements VfsFile {
     }
   }
 
+  writevSync(chunks: readonly Uint8Array[], position: number): void {
+    let pending = chunks as Uint8Array[];
+    let pos = position;
+    for (;;) {
+      let total = 0;
+      for (const c of pending) total += c.length;
+      if (total === 0) return;
+      const n = fs.writevSync(this.fd, pending, pos);
+      if (n === total) return;
+      // Short write (rare on regular files): continue after the bytes that made it.
+      pos += n;
+      let skip = n;
+      const rest: Uint8Array[] = [];
+      for (const c of pending) {
+        if (skip >= c.length) {
+          skip -= c.length;
+          continue;
+        }
+        rest.push(skip > 0 ? c.subarray(skip) : c);
+        skip = 0;
+      }
+      pending = rest;
+    }
+  }
+
   async sync(): Promise<void> {
     await fsFsync(this.fd);
   }

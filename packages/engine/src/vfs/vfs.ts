@@ -23,6 +23,11 @@ export interface VfsFile {
   readAt(buffer: Uint8Array, position: number): number;
   /** Writes all of `data` at `position`. */
   write(data: Uint8Array, position: number): Promise<void>;
+  /**
+   * Writes `chunks` back to back at `position`, synchronously. For small appends that land in the
+   * page cache (the WAL), where a thread-pool round trip would cost more than the write itself.
+   */
+  writevSync(chunks: readonly Uint8Array[], position: number): void;
   /** Flushes the file's data and metadata to stable storage. */
   sync(): Promise<void>;
   truncate(size: number): Promise<void>;

@@ -8,8 +8,8 @@
  * `expiresAt` is present only when the meta byte has the expiry bit.
  */
 
-import { type Entry, isValidMeta, META_HAS_EXPIRY } from '../keys/entry.js';
-import { isValidInternalKey } from '../keys/internal-key.js';
+import { type Entry, type EntryKind, isValidMeta, META_HAS_EXPIRY, makeMeta } from '../keys/entry.js';
+import { INTERNAL_KEY_OVERHEAD, isValidInternalKey, MAX_VERSION } from '../keys/internal-key.js';
 import { readVarint, VarintError, varintLength, writeVarint } from '../util/varint.js';
 
 export const WAL_RECORD_WRITE_BATCH = 1;
@@ -94,4 +94,66 @@ export function decodeBatch(payload: Buffer): Entry[] {
     if (err instanceof VarintError) throw new BatchDecodeError(err.message);
     throw err;
   }
+}
+
+/** One write to encode: a user key plus what to store, with an optional explicit version. */
+export interface WriteToEncode {
+  cf: number;
+  kind: EntryKind;
+  key: Uint8Array;
+  value: Uint8Array;
+  expiresAt: number;
+  version: bigint | undefined;
+}
+
+export interface EncodedBatch {
+  /** The WAL batch payload. */
+  payload: Buffer;
+  /** The entries, as views into `payload` (keys are internal keys). */
+  entries: Entry[];
+  /** Entries written without a version: the commit stamps their key suffix in place. */
+  unstamped: Entry[];
+}
+
+/**
+ * Encodes writes straight into one batch payload: the only copy of their bytes the write path
+ * makes. Memtable entries are views into the payload, which is what the WAL holds as well.
+ */
+export function encodeBatch(writes: readonly WriteToEncode[]): EncodedBatch {
+  let size = varintLength(writes.length);
+  for (const w of writes) {
+    const keyLen = w.key.length + INTERNAL_KEY_OVERHEAD;
+    size += 1 + varintLength(keyLen) + keyLen + varintLength(w.value.length) + w.value.length;
+    if (w.expiresAt > 0) size += varintLength(w.expiresAt);
+  }
+  const payload = Buffer.allocUnsafe(size);
+  const entries: Entry[] = new Array(writes.length);
+  const unstamped: Entry[] = [];
+  let pos = writeVarint(payload, 0, writes.length);
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i]!;
+    const meta = makeMeta(w.kind, w.expiresAt);
+    payload[pos++] = meta;
+    const keyLen = w.key.length + INTERNAL_KEY_OVERHEAD;
+    pos = writeVarint(payload, pos, keyLen);
+    const keyStart = pos;
+    payload[pos++] = w.cf;
+    payload.set(w.key, pos);
+    pos += w.key.length;
+    payload.writeBigUInt64BE(MAX_VERSION - (w.version ?? 0n), pos);
+    pos += 8;
+    if (meta & META_HAS_EXPIRY) pos = writeVarint(payload, pos, w.expiresAt);
+    pos = writeVarint(payload, pos, w.value.length);
+    payload.set(w.value, pos);
+    const entry: Entry = {
+      key: payload.subarray(keyStart, keyStart + keyLen),
+      meta,
+      expiresAt: w.expiresAt,
+      value: payload.subarray(pos, pos + w.value.length),
+    };
+    pos += w.value.length;
+    entries[i] = entry;
+    if (w.version === undefined) unstamped.push(entry);
+  }
+  return { payload, entries, unstamped };
 }
