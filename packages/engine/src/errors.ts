@@ -78,11 +78,14 @@ export class ModeError extends NoKVError {
 export class CorruptionError extends NoKVError {
   readonly file: string;
   readonly offset: number;
+  /** What was wrong, without the location. */
+  readonly detail: string;
 
   constructor(file: string, offset: number, detail: string) {
     super('Corruption', `Corruption in '${file}' at offset ${offset}: ${detail}`);
     this.file = file;
     this.offset = offset;
+    this.detail = detail;
   }
 }
 

@@ -16,6 +16,7 @@
 
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { BlockCache } from '../cache/block-cache.js';
 import type { TableSource } from '../db/read-view.js';
 import { ClosedError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
@@ -23,33 +24,52 @@ import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import { entryKind, isExpired, KIND_DELETE } from '../keys/entry.js';
 import {
+  encodeInternalKey,
   internalKeyBase,
   internalKeyCf,
   internalKeyUserKey,
   internalKeyVersion,
+  MAX_VERSION,
   sameBaseKey,
 } from '../keys/internal-key.js';
+import { rangesOverlap } from '../manifest/version.js';
 import type { FileMetadata } from '../manifest/version-edit.js';
 import { type RangeTombstone, TombstoneIndex } from '../rangedel/tombstone-index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableFileWriter } from '../sstable/table-file-writer.js';
+import { TableReader } from '../sstable/table-reader.js';
 import { compareBytes } from '../util/bytes.js';
 import { tableFileName } from '../util/filenames.js';
+import { assert } from '../util/invariants.js';
 import type { Vfs } from '../vfs/vfs.js';
 import type { CompactionPlan } from './picker.js';
 
-export interface CompactionContext {
-  vfs: Vfs;
+/**
+ * Everything a compaction needs, as plain data that can be posted to a worker thread
+ * (Buffers and bigints survive structured cloning).
+ */
+export interface CompactionTask {
   dir: string;
-  tables: TableSource;
+  plan: CompactionPlan;
   builder: TableBuilderOptions;
   targetFileBytes: number;
-  newFileNumber: () => number;
-  /** Oldest version any reader may still read, per column family. */
-  watermark: (cf: number) => bigint;
+  /** File numbers reserved for the outputs, used in order. */
+  fileNumbers: number[];
+  /** Oldest version any reader may still read, indexed by column family id. */
+  watermarks: bigint[];
   nowMs: number;
-  /** Smallest version held by sources newer than the inputs within a tombstone's range. */
-  minVersionAbove: (t: RangeTombstone) => bigint | undefined;
+  /**
+   * Sources newer than the inputs (tables of levels above, memtables): their key ranges (null:
+   * unbounded) and smallest versions. A bottom-level range tombstone may be dropped only if none
+   * of them overlapping it holds a version older than it.
+   */
+  newerSources: { smallest: Buffer | null; largest: Buffer | null; minVersion: bigint }[];
+}
+
+/** Where the job runs: its filesystem, the open input tables, and a stop signal. */
+export interface CompactionEnv {
+  vfs: Vfs;
+  tables: TableSource;
   /** Polled between entries; when true the job stops and cleans up. */
   shouldStop: () => boolean;
 }
@@ -108,7 +128,9 @@ function clip(t: RangeTombstone, lo: Buffer | undefined, hi: Buffer | undefined)
 
 export class CompactionJob {
   readonly plan: CompactionPlan;
-  private readonly ctx: CompactionContext;
+  private readonly task: CompactionTask;
+  private readonly env: CompactionEnv;
+  private nextNumber = 0;
   private readonly outputs: FileMetadata[] = [];
   private readonly written: string[] = [];
   readonly stats: CompactionStats = {
@@ -126,9 +148,10 @@ export class CompactionJob {
   private lowerBound: Buffer | undefined;
   private keptTombstones: RangeTombstone[] = [];
 
-  constructor(plan: CompactionPlan, ctx: CompactionContext) {
-    this.plan = plan;
-    this.ctx = ctx;
+  constructor(task: CompactionTask, env: CompactionEnv) {
+    this.plan = task.plan;
+    this.task = task;
+    this.env = env;
   }
 
   /** Runs the merge; returns the new tables (already fsynced; the caller syncs the directory). */
@@ -138,7 +161,7 @@ export class CompactionJob {
       return this.outputs;
     } catch (err) {
       await this.writer?.abort();
-      for (const path of this.written) await this.ctx.vfs.unlink(path).catch(() => undefined);
+      for (const path of this.written) await this.env.vfs.unlink(path).catch(() => undefined);
       throw err;
     }
   }
@@ -149,9 +172,9 @@ export class CompactionJob {
   }
 
   private inputIterator(): InternalIterator {
-    const { plan, ctx } = this;
+    const plan = this.plan;
     const children: InternalIterator[] = [];
-    const open = (n: number) => ctx.tables.table(n);
+    const open = (n: number) => this.env.tables.table(n);
     if (plan.level === 0) {
       for (const f of plan.inputs) children.push(open(f.number).iterator());
     } else {
@@ -162,31 +185,22 @@ export class CompactionJob {
   }
 
   private async merge(): Promise<void> {
-    const { plan, ctx } = this;
+    const { plan, task, env } = this;
     const allInputs = [...plan.inputs, ...plan.outputLevelInputs];
     const tombstones: RangeTombstone[] = [];
     for (const f of allInputs) {
       this.stats.bytesRead += f.size;
-      if (f.rangeDeletions > 0) tombstones.push(...ctx.tables.table(f.number).tombstones);
+      if (f.rangeDeletions > 0) tombstones.push(...env.tables.table(f.number).tombstones);
     }
     this.keptTombstones = tombstones.filter((t) => {
-      const droppable =
-        plan.bottommost &&
-        t.version <= ctx.watermark(t.cf) &&
-        (ctx.minVersionAbove(t) === undefined || ctx.minVersionAbove(t)! >= t.version);
+      const droppable = plan.bottommost && t.version <= watermarkOf(t.cf) && !this.olderBehind(t);
       if (droppable) this.stats.tombstonesDropped++;
       return !droppable;
     });
     const tombstoneIndex = TombstoneIndex.build(tombstones);
-    const watermarks = new Map<number, bigint>();
-    const watermarkOf = (cf: number): bigint => {
-      let w = watermarks.get(cf);
-      if (w === undefined) {
-        w = ctx.watermark(cf);
-        watermarks.set(cf, w);
-      }
-      return w;
-    };
+    function watermarkOf(cf: number): bigint {
+      return task.watermarks[cf] ?? 0n;
+    }
 
     const it = this.inputIterator();
     let prevKey: Buffer | undefined;
@@ -196,7 +210,7 @@ export class CompactionJob {
       if (++sinceYield >= ENTRIES_PER_YIELD) {
         sinceYield = 0;
         await yieldToEventLoop();
-        if (ctx.shouldStop()) throw new ClosedError('compaction stopped: the database is closing');
+        if (env.shouldStop()) throw new ClosedError('compaction stopped: the database is closing');
       }
       const key = it.key();
       this.stats.entriesIn++;
@@ -220,7 +234,7 @@ export class CompactionJob {
             keep = false;
           } else if (
             plan.bottommost &&
-            (entryKind(meta) === KIND_DELETE || isExpired(it.expiresAt(), ctx.nowMs))
+            (entryKind(meta) === KIND_DELETE || isExpired(it.expiresAt(), task.nowMs))
           ) {
             keep = false;
           }
@@ -230,7 +244,7 @@ export class CompactionJob {
         this.stats.entriesDropped++;
         continue;
       }
-      if (this.builder !== undefined && newKey && this.builder.estimatedFileSize >= ctx.targetFileBytes) {
+      if (this.builder !== undefined && newKey && this.builder.estimatedFileSize >= task.targetFileBytes) {
         const boundary = Buffer.from(internalKeyBase(key));
         await this.finishOutput(boundary);
         this.lowerBound = boundary;
@@ -246,11 +260,27 @@ export class CompactionJob {
     if (this.builder !== undefined) await this.finishOutput(undefined);
   }
 
+  /** True when a newer source overlapping `t` holds a version older than it (so `t` still hides something). */
+  private olderBehind(t: RangeTombstone): boolean {
+    const start = encodeInternalKey(t.cf, t.start, MAX_VERSION);
+    const end = encodeInternalKey(t.cf, t.end, 0n);
+    return this.task.newerSources.some(
+      (s) =>
+        s.minVersion < t.version &&
+        (s.smallest === null || s.largest === null || rangesOverlap(s.smallest, s.largest, start, end)),
+    );
+  }
+
   private async startOutput(): Promise<void> {
-    this.outputNumber = this.ctx.newFileNumber();
-    const path = join(this.ctx.dir, tableFileName(this.outputNumber));
-    this.builder = new TableBuilder(this.ctx.builder);
-    this.writer = await TableFileWriter.create(this.ctx.vfs, path);
+    const number = this.task.fileNumbers[this.nextNumber++];
+    assert(
+      number !== undefined,
+      () => `compaction used all ${this.task.fileNumbers.length} reserved file numbers`,
+    );
+    this.outputNumber = number;
+    const path = join(this.task.dir, tableFileName(number));
+    this.builder = new TableBuilder(this.task.builder);
+    this.writer = await TableFileWriter.create(this.env.vfs, path);
     this.written.push(path);
   }
 
@@ -268,11 +298,50 @@ export class CompactionJob {
       this.written.pop();
       return;
     }
-    const file = fileMetadata(this.outputNumber, 0, builder, this.ctx.nowMs);
+    const file = fileMetadata(this.outputNumber, 0, builder, this.task.nowMs);
     await writer.write(builder.takeOutput());
     await writer.finish();
     file.size = builder.fileSize;
     this.stats.bytesWritten += file.size;
     this.outputs.push(file);
+  }
+}
+
+export interface CompactionResult {
+  outputs: FileMetadata[];
+  stats: CompactionStats;
+}
+
+/**
+ * Runs `task` with its own readers of the input tables (for a worker thread, which shares no
+ * open files with the main thread). The inputs must stay on disk meanwhile: the caller pins the
+ * version that lists them.
+ */
+export async function runCompactionTask(
+  vfs: Vfs,
+  task: CompactionTask,
+  shouldStop: () => boolean,
+): Promise<CompactionResult> {
+  const cache = new BlockCache(8 << 20);
+  const readers = new Map<number, TableReader>();
+  try {
+    for (const f of [...task.plan.inputs, ...task.plan.outputLevelInputs]) {
+      readers.set(
+        f.number,
+        await TableReader.open(vfs, join(task.dir, tableFileName(f.number)), f.number, cache),
+      );
+    }
+    const tables: TableSource = {
+      table: (n) => {
+        const t = readers.get(n);
+        assert(t !== undefined, () => `compaction input ${n} is not open`);
+        return t;
+      },
+    };
+    const job = new CompactionJob(task, { vfs, tables, shouldStop });
+    const outputs = await job.run();
+    return { outputs, stats: job.stats };
+  } finally {
+    for (const r of readers.values()) await r.close().catch(() => undefined);
   }
 }

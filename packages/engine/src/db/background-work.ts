@@ -11,20 +11,18 @@
  */
 
 import { join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { CompactionJob } from '../compaction/compaction-job.js';
-import { CompactionPicker, type CompactionPlan, minVersionAbove } from '../compaction/picker.js';
+import type { CompactionTask } from '../compaction/compaction-job.js';
+import { CompactionPicker, type CompactionPlan } from '../compaction/picker.js';
 import { ClosedError, IoError } from '../errors.js';
-import { encodeInternalKey, MAX_VERSION } from '../keys/internal-key.js';
+import { CF_COUNT } from '../keys/internal-key.js';
 import { NUM_LEVELS } from '../manifest/version.js';
 import { emptyEdit, type FileMetadata, type VersionEdit } from '../manifest/version-edit.js';
 import type { Memtable } from '../memtable/memtable.js';
-import type { RangeTombstone } from '../rangedel/tombstone-index.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
-import { TableFileWriter } from '../sstable/table-file-writer.js';
+import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableReader } from '../sstable/table-reader.js';
 import { tableFileName, walFileName } from '../util/filenames.js';
 import { AsyncMutex } from '../util/mutex.js';
+import { type BackgroundExecutor, InlineExecutor, WorkerExecutor } from './background-executor.js';
 import type { EngineCore } from './engine-core.js';
 
 /** Pause after a failed compaction before the next attempt. */
@@ -78,9 +76,20 @@ export class BackgroundWork {
     totalMs: 0,
   };
 
+  private readonly executor: BackgroundExecutor;
+
   constructor(core: EngineCore) {
     this.core = core;
     this.picker = new CompactionPicker(core.options);
+    this.executor =
+      core.options.compactionThreads > 0
+        ? new WorkerExecutor()
+        : new InlineExecutor(core.options.vfs, core.tableSource);
+  }
+
+  /** Where jobs run: 'worker' (a thread of their own) or 'inline' (on the event loop). */
+  get executorKind(): 'inline' | 'worker' {
+    return this.executor.kind;
   }
 
   get builderOptions(): TableBuilderOptions {
@@ -143,49 +152,27 @@ export class BackgroundWork {
     if (mem.maxDefaultVersion > 0n) edit.lastVersion = mem.maxDefaultVersion;
     if (!mem.isEmpty) {
       const number = core.versions.newFileNumber();
-      const path = join(core.dir, tableFileName(number));
-      const builder = new TableBuilder(this.builderOptions);
-      const writer = await TableFileWriter.create(vfs, path);
-      try {
-        const it = mem.iterator();
-        let n = 0;
-        for (it.seekToFirst(); it.valid(); it.next()) {
-          builder.add(it.key(), it.meta(), it.expiresAt(), it.value());
-          if (++n % 4096 === 0) {
-            await writer.write(builder.takeOutput());
-            await yieldToEventLoop();
-          }
+      const file = await this.executor.flush(mem, {
+        dir: core.dir,
+        walNumber: mem.walNumber,
+        outputNumber: number,
+        builder: this.builderOptions,
+        createdAtMs: core.options.clock(),
+      });
+      if (file !== undefined) {
+        const path = join(core.dir, tableFileName(number));
+        try {
+          await syncDir(core);
+          core.tables.set(number, await TableReader.open(vfs, path, number, core.cache));
+        } catch (err) {
+          const reader = core.tables.get(number);
+          core.tables.delete(number);
+          await reader?.close().catch(() => undefined);
+          await vfs.unlink(path).catch(() => undefined);
+          throw err;
         }
-        for (const t of mem.rangeTombstones) builder.addTombstone(t);
-        const props = builder.finish(core.options.clock());
-        await writer.write(builder.takeOutput());
-        await writer.finish();
-        await syncDir(core);
-        core.tables.set(number, await TableReader.open(vfs, path, number, core.cache));
-        edit.newFiles.push({
-          level: 0,
-          file: {
-            number,
-            size: builder.fileSize,
-            smallest: props.smallest,
-            largest: props.largest,
-            minVersion: props.minVersion,
-            maxVersion: props.maxVersion,
-            entries: props.entries,
-            deletions: props.deletions,
-            rangeDeletions: props.rangeDeletions,
-            rawKeyBytes: props.rawKeyBytes,
-            rawValueBytes: props.rawValueBytes,
-            createdAtMs: props.createdAtMs,
-          },
-        });
-        this.flushStats.bytesWritten += builder.fileSize;
-      } catch (err) {
-        await writer.abort();
-        const reader = core.tables.get(number);
-        core.tables.delete(number);
-        await reader?.close().catch(() => undefined);
-        throw err;
+        edit.newFiles.push({ level: 0, file });
+        this.flushStats.bytesWritten += file.size;
       }
     }
     await core.versions.logAndApply(edit);
@@ -294,21 +281,11 @@ export class BackgroundWork {
         edit.deletedFiles.push({ level: plan.outputLevel, number: f.number });
       const version = core.versions.current;
       version.ref();
+      const task = this.describeCompaction(plan);
       let outputs: FileMetadata[] = [];
-      const job = new CompactionJob(plan, {
-        vfs: core.options.vfs,
-        dir: core.dir,
-        tables: core.tableSource,
-        builder: this.builderOptions,
-        targetFileBytes: core.options.targetFileBytes,
-        newFileNumber: () => core.versions.newFileNumber(),
-        watermark: (cf) => core.watermark(cf),
-        nowMs: core.options.clock(),
-        minVersionAbove: (t) => this.minVersionAbove(plan, t),
-        shouldStop: () => core.closing || core.crashed,
-      });
       try {
-        outputs = await job.run();
+        const result = await this.executor.compact(task);
+        outputs = result.outputs;
         await syncDir(core);
         for (const f of outputs) {
           const path = join(core.dir, tableFileName(f.number));
@@ -316,6 +293,12 @@ export class BackgroundWork {
         }
         for (const file of outputs) edit.newFiles.push({ level: plan.outputLevel, file });
         await core.versions.logAndApply(edit);
+        const s = this.compactionStats;
+        s.runs++;
+        s.bytesRead += result.stats.bytesRead;
+        s.bytesWritten += result.stats.bytesWritten;
+        s.entriesDropped += result.stats.entriesDropped;
+        s.tombstonesDropped += result.stats.tombstonesDropped;
       } catch (err) {
         for (const f of outputs) {
           const reader = core.tables.get(f.number);
@@ -327,18 +310,14 @@ export class BackgroundWork {
           // outputs may be listed there: keep them (an unlisted one is removed at the next open).
           core.setBackgroundError(err);
         } else {
-          for (const path of job.outputPaths) await core.options.vfs.unlink(path).catch(() => undefined);
+          for (const f of outputs) {
+            await core.options.vfs.unlink(join(core.dir, tableFileName(f.number))).catch(() => undefined);
+          }
         }
         throw err;
       } finally {
         version.unref();
       }
-      const s = this.compactionStats;
-      s.runs++;
-      s.bytesRead += job.stats.bytesRead;
-      s.bytesWritten += job.stats.bytesWritten;
-      s.entriesDropped += job.stats.entriesDropped;
-      s.tombstonesDropped += job.stats.tombstonesDropped;
     } finally {
       this.runningCompaction = undefined;
       const ms = performance.now() - started;
@@ -350,29 +329,45 @@ export class BackgroundWork {
     }
   }
 
-  /**
-   * Smallest version, within tombstone `t`'s range, of anything newer than the compaction's inputs
-   * (memtables and tables of levels above the plan's level). A tombstone may be dropped only if
-   * nothing there is older than it.
-   */
-  private minVersionAbove(plan: CompactionPlan, t: RangeTombstone): bigint | undefined {
+  /** The plan as a self-contained job description (runs inline or in the worker). */
+  private describeCompaction(plan: CompactionPlan): CompactionTask {
     const core = this.core;
-    const smallest = encodeInternalKey(t.cf, t.start, MAX_VERSION);
-    const largest = encodeInternalKey(t.cf, t.end, 0n);
-    let min = minVersionAbove(core.versions.current, plan.level, smallest, largest);
-    for (const m of [core.memtable, ...core.immutables]) {
-      if (m.minVersion !== undefined && (min === undefined || m.minVersion < min)) min = m.minVersion;
+    const o = core.options;
+    const inputBytes = [...plan.inputs, ...plan.outputLevelInputs].reduce((n, f) => n + f.size, 0);
+    // Outputs are cut at the target size, so this many numbers always suffice.
+    const reserve = Math.ceil(inputBytes / o.targetFileBytes) * 2 + 4;
+    const fileNumbers = Array.from({ length: reserve }, () => core.versions.newFileNumber());
+    const newerSources: CompactionTask['newerSources'] = [];
+    for (let level = 0; level < plan.level; level++) {
+      for (const f of core.versions.current.levels[level]!) {
+        newerSources.push({ smallest: f.smallest, largest: f.largest, minVersion: f.minVersion });
+      }
     }
-    return min;
+    for (const m of [core.memtable, ...core.immutables]) {
+      if (m.minVersion !== undefined)
+        newerSources.push({ smallest: null, largest: null, minVersion: m.minVersion });
+    }
+    return {
+      dir: core.dir,
+      plan,
+      builder: this.builderOptions,
+      targetFileBytes: o.targetFileBytes,
+      fileNumbers,
+      watermarks: Array.from({ length: CF_COUNT }, (_, cf) => core.watermark(cf)),
+      nowMs: o.clock(),
+      newerSources,
+    };
   }
 
   /** Stops timers; waits for running work to finish or abort. */
   async stop(): Promise<void> {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.executor.stop();
     await this.waitForFlushes();
     await this.compactionTask?.catch(() => undefined);
     await this.compactionMutex.run(async () => undefined);
+    await this.executor.close();
   }
 }
 

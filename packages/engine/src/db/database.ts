@@ -11,7 +11,6 @@ import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import { CF_DEFAULT, MAX_VERSION } from '../keys/internal-key.js';
 import { compareBytes, copyBuffer, prefixSuccessor } from '../util/bytes.js';
-import { encodeBatch } from '../wal/batch-codec.js';
 import { BackgroundWork } from './background-work.js';
 import type { EngineCore, RecoveryReport } from './engine-core.js';
 import { InternalApi } from './internal-api.js';
@@ -158,7 +157,7 @@ export class Database {
         checkValue(value, k),
         expiryFromTtl(options?.ttlMs, this.core.options.clock()),
       );
-      return this.writes.write(encodeBatch([w]), options?.sync ?? false);
+      return this.writes.write([w], options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -193,7 +192,7 @@ export class Database {
   delete(key: BytesInput, options?: WriteOptions): Promise<void> {
     try {
       this.core.checkWritable();
-      return this.writes.write(encodeBatch([deleteWrite(CF_DEFAULT, checkKey(key))]), options?.sync ?? false);
+      return this.writes.write([deleteWrite(CF_DEFAULT, checkKey(key))], options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -204,7 +203,7 @@ export class Database {
     try {
       this.core.checkWritable();
       const w = rangeDeleteWrite(CF_DEFAULT, checkKey(start, 'range start'), checkKey(end, 'range end'));
-      return this.writes.write(encodeBatch([w]), options?.sync ?? false);
+      return this.writes.write([w], options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -235,7 +234,7 @@ export class Database {
         );
       }
       // Encoding copies the batch's bytes, so the same batch may be written again.
-      return this.writes.write(encodeBatch(b.writes), options?.sync ?? false);
+      return this.writes.write(b.writes, options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -10,7 +10,6 @@ import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { entryKind, KIND_DELETE } from '../keys/entry.js';
 import { CF_DEFAULT, COLUMN_FAMILIES, type ColumnFamily, cfId, MAX_VERSION } from '../keys/internal-key.js';
 import { copyBuffer } from '../util/bytes.js';
-import { encodeBatch } from '../wal/batch-codec.js';
 import type { EngineCore } from './engine-core.js';
 import { lookupNewest, type ReadView, tombstoneIndexes } from './read-view.js';
 import {
@@ -127,7 +126,7 @@ export class InternalApi {
         }
         writes.push(w);
       }
-      return this.writes.write(encodeBatch(writes), options?.sync ?? false);
+      return this.writes.write(writes, options?.sync ?? false);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -46,6 +46,12 @@ export interface OpenOptions {
   maxManifestBytes?: number;
   /** Run flush and compaction in the background (default true; tests may drive them by hand). */
   autoCompaction?: boolean;
+  /**
+   * Threads for flush and compaction: 1 (default) runs them in a worker thread so they never
+   * block the event loop; 0 runs them on the event loop in small slices. A custom `vfs` cannot
+   * be shared with a worker, so it implies 0.
+   */
+  compactionThreads?: 0 | 1;
   /** Open without taking the lock or changing any file; writes fail with `ReadOnly`. */
   readOnly?: boolean;
   /** Workdir modes besides standalone this open accepts (the raftstore passes its own). */
@@ -73,6 +79,7 @@ export interface ResolvedOptions {
   targetFileBytes: number;
   maxManifestBytes: number;
   autoCompaction: boolean;
+  compactionThreads: 0 | 1;
   readOnly: boolean;
   allowedModes: WorkdirMode[];
   vfs: Vfs;
@@ -156,10 +163,29 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     ),
     maxManifestBytes: positiveInt('maxManifestBytes', options.maxManifestBytes, 4 * MiB, 1024),
     autoCompaction: options.autoCompaction ?? true,
+    compactionThreads: resolveThreads(options),
     readOnly: options.readOnly ?? false,
     allowedModes: [...(options.allowedModes ?? [])],
     vfs: options.vfs ?? nodeVfs,
     clock: options.clock ?? Date.now,
     logger: options.logger ?? silentLogger,
   };
+}
+
+function resolveThreads(options: OpenOptions): 0 | 1 {
+  const custom = options.vfs !== undefined && options.vfs !== nodeVfs;
+  const threads = options.compactionThreads ?? (custom ? 0 : 1);
+  if (threads !== 0 && threads !== 1) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option compactionThreads must be 0 or 1; got ${String(threads)}`,
+    );
+  }
+  if (threads === 1 && custom) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      'option compactionThreads: 1 needs the real filesystem; a custom vfs runs compaction inline',
+    );
+  }
+  return threads;
 }

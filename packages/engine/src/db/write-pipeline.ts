@@ -18,7 +18,13 @@ import { BackgroundError, ClosedError, InvalidArgumentError } from '../errors.js
 import { CF_DEFAULT, internalKeyCf, internalKeyVersion, MAX_VERSION } from '../keys/internal-key.js';
 import { Memtable } from '../memtable/memtable.js';
 import { RECORD_HEADER_BYTES, writeRecordHeader } from '../record/log-format.js';
-import { type EncodedBatch, WAL_RECORD_WRITE_BATCH } from '../wal/batch-codec.js';
+import { Arena } from '../util/arena.js';
+import {
+  type EncodedBatch,
+  encodeBatch,
+  WAL_RECORD_WRITE_BATCH,
+  type WriteToEncode,
+} from '../wal/batch-codec.js';
 import { WalWriter } from '../wal/wal.js';
 import type { EngineCore } from './engine-core.js';
 
@@ -60,6 +66,8 @@ export interface WriteStats {
 
 export class WritePipeline {
   private readonly core: EngineCore;
+  private readonly arena = new Arena();
+  private readonly alloc = (bytes: number): Buffer => this.arena.alloc(bytes);
   private readonly queue: Request[] = [];
   private queueBytes = 0;
   private committing = false;
@@ -97,9 +105,17 @@ export class WritePipeline {
    * Queues `entries` as one atomic request and resolves when it is durable per the contract.
    * Entries with placeholder versions listed in `unstamped` get fresh default-CF versions.
    */
-  write(batch: EncodedBatch, sync: boolean): Promise<void> {
+  /**
+   * Encodes `writes` as one atomic request (copying their bytes, so the caller's buffers are free
+   * once this returns) and queues it; resolves when it is durable per the contract.
+   */
+  write(writes: readonly WriteToEncode[], sync: boolean): Promise<void> {
     this.core.checkWritable();
-    if (batch.entries.length === 0) return Promise.resolve();
+    if (writes.length === 0) return Promise.resolve();
+    return this.submit(encodeBatch(writes, this.alloc), sync);
+  }
+
+  private submit(batch: EncodedBatch, sync: boolean): Promise<void> {
     const recordBytes = batch.payload.length + RECORD_HEADER_BYTES;
     if (recordBytes > this.core.options.memtableBytes) {
       throw new InvalidArgumentError(
@@ -121,7 +137,7 @@ export class WritePipeline {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.core.checkWritable();
     }
-    return this.write(batch, sync);
+    return this.submit(batch, sync);
   }
 
   /** Freezes the active memtable (if it holds anything) in write order. */

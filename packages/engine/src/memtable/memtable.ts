@@ -7,7 +7,9 @@
  *   doubly linked list, newest first. A new version of a known key is an O(1) hash lookup and a
  *   list insert: updates of hot keys never touch the ordered index.
  * - A hash map (32-bit hash of the base key → entry) serves point lookups without comparisons.
- * - A B+tree of entries by base key gives ordered iteration and seeks.
+ * - A B+tree of entries by base key gives ordered iteration and seeks. New keys reach it lazily,
+ *   sorted in bulk when an iterator is created: a memtable that is only written, read by key and
+ *   flushed (flush works from the WAL in a worker) never pays for ordering at all.
  * Range tombstones live in a list with a lazily rebuilt index (they are rare).
  */
 
@@ -113,6 +115,8 @@ export class Memtable {
 
   private readonly byHash = new Map<number, KeyEntry | KeyEntry[]>();
   private readonly tree = new BPlusTree<KeyEntry>();
+  /** Keys not yet in the tree, in arrival order. */
+  private pending: KeyEntry[] = [];
   private readonly tombstones: RangeTombstone[] = [];
   private index: TombstoneIndex | undefined = TombstoneIndex.EMPTY;
 
@@ -126,7 +130,16 @@ export class Memtable {
 
   /** Distinct base keys. */
   get keys(): number {
-    return this.tree.size;
+    return this.tree.size + this.pending.length;
+  }
+
+  /** Moves pending keys into the tree (sorted first: in-order inserts touch few nodes). */
+  private materialize(): void {
+    if (this.pending.length === 0) return;
+    const keys = this.pending;
+    this.pending = [];
+    keys.sort((a, b) => compareRange(a.base, 0, a.base.length, b.base, 0, b.base.length));
+    for (const ke of keys) this.tree.insert(ke);
   }
 
   get rangeTombstones(): readonly RangeTombstone[] {
@@ -156,7 +169,7 @@ export class Memtable {
       if (slot === undefined) this.byHash.set(hash, ke);
       else if (Array.isArray(slot)) slot.push(ke);
       else this.byHash.set(hash, [slot, ke]);
-      this.tree.insert(ke);
+      this.pending.push(ke);
     } else {
       replaced = existing.insert(node);
     }
@@ -201,7 +214,8 @@ export class Memtable {
   }
 
   iterator(): InternalIterator {
-    return new MemtableIterator(this.tree);
+    this.materialize();
+    return new MemtableIterator(this.tree, () => this.materialize());
   }
 }
 
@@ -210,7 +224,14 @@ class MemtableIterator implements InternalIterator {
   private readonly cursor: TreeCursor<KeyEntry>;
   private node: VersionNode | null = null;
 
-  constructor(tree: BPlusTree<KeyEntry>) {
+  /**
+   * `materialize` brings keys written since the iterator was made into the tree before a seek
+   * (steps between seeks may miss them: they are newer than any reader's view anyway).
+   */
+  constructor(
+    tree: BPlusTree<KeyEntry>,
+    private readonly materialize: () => void,
+  ) {
     this.cursor = new TreeCursor(tree);
   }
 
@@ -218,14 +239,17 @@ class MemtableIterator implements InternalIterator {
     return this.node !== null;
   }
   seekToFirst(): void {
+    this.materialize();
     this.cursor.seekToFirst();
     this.node = this.cursor.item?.newest ?? null;
   }
   seekToLast(): void {
+    this.materialize();
     this.cursor.seekToLast();
     this.node = this.cursor.item?.oldest ?? null;
   }
   seek(target: Buffer): void {
+    this.materialize();
     const base = target.subarray(0, baseLength(target));
     this.cursor.seek(base);
     const ke = this.cursor.item;
@@ -245,6 +269,7 @@ class MemtableIterator implements InternalIterator {
     this.node = this.cursor.item?.newest ?? null;
   }
   seekForPrev(target: Buffer): void {
+    this.materialize();
     const base = target.subarray(0, baseLength(target));
     this.cursor.seekForPrev(base);
     const ke = this.cursor.item;

@@ -119,7 +119,8 @@ export class TableBuilder {
   private flushDataBlock(): void {
     if (this.dataBlock.isEmpty) return;
     const lastKey = this.lastKey!;
-    const handle = this.emit(encodeBlock(this.dataBlock.finish(), this.options.compression));
+    // encodeBlock copies the contents, so the builder's own memory can be reused for the next block.
+    const handle = this.emit(encodeBlock(this.dataBlock.finishView(), this.options.compression));
     const value = Buffer.allocUnsafe(varintLength(handle.offset) + varintLength(handle.size));
     writeVarint(value, writeVarint(value, 0, handle.offset), handle.size);
     this.indexBlock.add(lastKey, 0, 0, value);

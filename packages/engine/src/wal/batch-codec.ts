@@ -119,14 +119,17 @@ export interface EncodedBatch {
  * Encodes writes straight into one batch payload: the only copy of their bytes the write path
  * makes. Memtable entries are views into the payload, which is what the WAL holds as well.
  */
-export function encodeBatch(writes: readonly WriteToEncode[]): EncodedBatch {
+export function encodeBatch(
+  writes: readonly WriteToEncode[],
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): EncodedBatch {
   let size = varintLength(writes.length);
   for (const w of writes) {
     const keyLen = w.key.length + INTERNAL_KEY_OVERHEAD;
     size += 1 + varintLength(keyLen) + keyLen + varintLength(w.value.length) + w.value.length;
     if (w.expiresAt > 0) size += varintLength(w.expiresAt);
   }
-  const payload = Buffer.allocUnsafe(size);
+  const payload = alloc(size);
   const entries: Entry[] = new Array(writes.length);
   const unstamped: Entry[] = [];
   let pos = writeVarint(payload, 0, writes.length);
