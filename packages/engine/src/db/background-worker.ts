@@ -23,7 +23,7 @@ port.on('message', (msg: WorkerMessage) => {
   const job =
     msg.type === 'flush'
       ? flushWalSegment(nodeVfs, msg.task)
-      : runCompactionTask(nodeVfs, msg.task, () => stopping);
+      : runCompactionTask(nodeVfs, reviveCompactionTask(msg.task), () => stopping);
   job.then(
     (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies WorkerMessage),
     (err: unknown) =>
