@@ -3,7 +3,7 @@ import type { EngineAdapter } from './adapter.js';
 
 export class NoKVAdapter implements EngineAdapter {
   readonly name = 'nokv';
-  private db!: Database;
+  db!: Database;
 
   async open(dir: string, options: { cacheBytes: number }): Promise<void> {
     this.db = await open({ dir, blockCacheBytes: options.cacheBytes });
@@ -18,9 +18,7 @@ export class NoKVAdapter implements EngineAdapter {
     return this.db.set(key, value);
   }
   async scan(startKey: string, count: number): Promise<number> {
-    let n = 0;
-    for await (const _ of this.db.iterate({ gte: startKey, limit: count })) n++;
-    return n;
+    return (await this.db.scan({ gte: startKey, limit: count })).length;
   }
   async settle(): Promise<void> {}
   close(): Promise<void> {

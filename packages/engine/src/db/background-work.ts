@@ -156,7 +156,8 @@ export class BackgroundWork {
         dir: core.dir,
         walNumber: mem.walNumber,
         outputNumber: number,
-        builder: this.builderOptions,
+        // Level-0 tables are compacted soon; compressing them would slow the flush writes wait on.
+        builder: { ...this.builderOptions, compression: 'none' },
         createdAtMs: core.options.clock(),
       });
       if (file !== undefined) {

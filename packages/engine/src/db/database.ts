@@ -9,13 +9,13 @@ import { UserIterator, type UserIteratorOptions } from '../iterator/db-iterator.
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { CF_DEFAULT, MAX_VERSION } from '../keys/internal-key.js';
-import { compareBytes, copyBuffer, prefixSuccessor } from '../util/bytes.js';
+import { CF_DEFAULT, INTERNAL_KEY_OVERHEAD, internalKeyUserKey, MAX_VERSION } from '../keys/internal-key.js';
+import { compareBytes, copyOut, prefixSuccessor } from '../util/bytes.js';
 import { BackgroundWork } from './background-work.js';
 import type { EngineCore, RecoveryReport } from './engine-core.js';
 import { InternalApi } from './internal-api.js';
-import { type OpenOptions, resolveOptions } from './options.js';
-import { isVisible, lookupNewest, type ReadView, tombstoneIndexes } from './read-view.js';
+import { MAX_KEY_BYTES, type OpenOptions, resolveOptions } from './options.js';
+import { isVisible, lookupNewestAt, type ReadView, tombstoneIndexes } from './read-view.js';
 import { recover } from './recovery.js';
 import { Snapshot } from './snapshots.js';
 import { collectStats, type EngineStats } from './stats.js';
@@ -32,6 +32,12 @@ import {
   type WriteOp,
 } from './write-batch.js';
 import { WritePipeline } from './write-pipeline.js';
+
+/** Most entries one `scan` call returns. */
+export const MAX_SCAN_LIMIT = 100_000;
+
+/** Strings up to this many UTF-16 units fit the seek buffer in UTF-8 (3 bytes each at most). */
+const SHORT_STRING_KEY = Math.floor(MAX_KEY_BYTES / 3);
 
 export interface WriteOptions {
   /** fsync before resolving, even when the database was opened without `syncWrites`. */
@@ -107,6 +113,7 @@ export class Database {
   private readonly writes: WritePipeline;
   private readonly background: BackgroundWork;
   private closePromise: Promise<void> | undefined;
+  private readonly seekScratch = Buffer.allocUnsafe(MAX_KEY_BYTES + INTERNAL_KEY_OVERHEAD);
   /** Versioned access for the transaction layer (column families, explicit versions). */
   readonly internal: InternalApi;
 
@@ -166,7 +173,9 @@ export class Database {
   /** The value of `key`, or undefined when it is absent, deleted or expired. */
   get(key: BytesInput, options?: ReadOptions): Promise<Buffer | undefined> {
     try {
-      return Promise.resolve(this.getSync(key, options));
+      const value = this.getSync(key, options);
+      if (this.core.shouldYield()) return this.core.yieldTurn().then(() => value);
+      return Promise.resolve(value);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -175,17 +184,38 @@ export class Database {
   private getSync(key: BytesInput, options?: ReadOptions): Buffer | undefined {
     const core = this.core;
     core.checkOpen();
-    const k = checkKey(key);
     let readVersion = MAX_VERSION;
     if (options?.snapshot !== undefined) {
       readVersion = Snapshot.checkArgument(options.snapshot, core.snapshots).version;
     }
+    const seekKey = this.seekKey(key, readVersion);
     const view = core.view();
-    const found = lookupNewest(view, CF_DEFAULT, k, readVersion);
+    const found = lookupNewestAt(view, seekKey, readVersion);
     if (found === undefined) return undefined;
-    if (!isVisible(found, CF_DEFAULT, k, readVersion, core.options.clock(), tombstoneIndexes(view)))
+    const tombstones = tombstoneIndexes(view);
+    const userKey = internalKeyUserKey(seekKey);
+    if (!isVisible(found, CF_DEFAULT, userKey, readVersion, core.options.clock(), tombstones))
       return undefined;
-    return copyBuffer(found.value);
+    return copyOut(found.value);
+  }
+
+  /**
+   * The default-CF seek key for `key` at `readVersion`, built in a reused buffer: a point read
+   * allocates nothing for its key. Short strings are encoded straight into it.
+   */
+  private seekKey(key: BytesInput, readVersion: bigint): Buffer {
+    const scratch = this.seekScratch;
+    let n: number;
+    if (typeof key === 'string' && key.length > 0 && key.length <= SHORT_STRING_KEY) {
+      n = scratch.write(key, 1, 'utf8');
+    } else {
+      const bytes = checkKey(key);
+      scratch.set(bytes, 1);
+      n = bytes.length;
+    }
+    scratch[0] = CF_DEFAULT;
+    scratch.writeBigUInt64BE(MAX_VERSION - readVersion, n + 1);
+    return scratch.subarray(0, n + INTERNAL_KEY_OVERHEAD);
   }
 
   /** Deletes `key` (absent keys are fine). */
@@ -268,6 +298,55 @@ export class Database {
     };
   }
 
+  /**
+   * Reads up to `options.limit` live entries of a range in one call, as `[key, value]` pairs:
+   * for short scans, where a promise per entry would cost more than reading the entry. Same
+   * bounds, order and snapshot rules as `iterate`; `limit` is required (at most
+   * `MAX_SCAN_LIMIT`). Use `iterate` to walk a range of unknown size.
+   */
+  scan(options: IterateOptions & { limit: number }): Promise<[Buffer, Buffer][]> {
+    try {
+      const core = this.core;
+      core.checkOpen();
+      if (options === null || typeof options !== 'object') {
+        throw new InvalidArgumentError('InvalidArgument', 'scan() options must be an object');
+      }
+      const limit = options.limit;
+      if (!Number.isSafeInteger(limit) || limit < 0 || limit > MAX_SCAN_LIMIT) {
+        throw new InvalidArgumentError(
+          'InvalidArgument',
+          `scan() needs a limit from 0 to ${MAX_SCAN_LIMIT}; got ${String(limit)} (use iterate() for larger ranges)`,
+        );
+      }
+      const bounds = resolveBounds(options);
+      const snapshot =
+        options.snapshot === undefined ? undefined : Snapshot.checkArgument(options.snapshot, core.snapshots);
+      const out: [Buffer, Buffer][] = [];
+      if (!bounds.empty && limit > 0) {
+        // Synchronous from start to end: nothing can change the view meanwhile, so no pin.
+        const view = core.view();
+        const reverse = options.reverse === true;
+        const it = new UserIterator(mergedIterator(view, reverse), {
+          cf: CF_DEFAULT,
+          lower: bounds.lower,
+          upper: bounds.upper,
+          reverse,
+          readVersion: snapshot?.version ?? core.visibleVersion,
+          nowMs: core.options.clock(),
+          tombstones: tombstoneIndexes(view),
+        });
+        for (let item = it.next(); item !== undefined; item = it.next()) {
+          out.push(item);
+          if (out.length >= limit) break;
+        }
+      }
+      if (core.shouldYield()) return core.yieldTurn().then(() => out);
+      return Promise.resolve(out);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   private async *userEntries(
     bounds: Bounds,
     reverse: boolean,
@@ -297,6 +376,7 @@ export class Database {
         if (core.closing) throw new ClosedError('the database was closed during iteration');
         const item = it.next();
         if (item === undefined) return;
+        if (core.shouldYield()) await core.yieldTurn();
         yield item;
         if (limit !== undefined && ++n >= limit) return;
       }

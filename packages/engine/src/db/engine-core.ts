@@ -21,6 +21,9 @@ import type { ResolvedOptions } from './options.js';
 import type { ReadView, TableSource } from './read-view.js';
 import { SnapshotRegistry } from './snapshots.js';
 
+/** Longest stretch of microtask-only work before the engine lets the event loop turn. */
+const YIELD_AFTER_MS = 2;
+
 export interface RecoveryReport {
   /** WAL segments replayed into memtables. */
   walSegments: number;
@@ -76,9 +79,29 @@ export class EngineCore {
     },
   };
 
+  private opsSinceCheck = 0;
+  private lastTurnAt = performance.now();
+
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.cache = new BlockCache(options.blockCacheBytes);
+  }
+
+  /**
+   * Whether the caller should let the event loop turn before going on. Reads and writes that
+   * never wait on I/O resolve as microtasks, so callers awaiting them in a loop would otherwise
+   * hold the thread for as long as they like: background completions (a finished flush), timers
+   * and sockets would starve. Checked cheaply (the clock is read every 64 operations).
+   */
+  shouldYield(): boolean {
+    if ((++this.opsSinceCheck & 63) !== 0) return false;
+    return performance.now() - this.lastTurnAt > YIELD_AFTER_MS;
+  }
+
+  /** Resolves on a later event-loop turn (after I/O and messages are handled). */
+  yieldTurn(): Promise<void> {
+    this.lastTurnAt = performance.now();
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   get dir(): string {

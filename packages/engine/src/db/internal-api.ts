@@ -9,7 +9,7 @@ import { VersionIterator, type VersionRecord } from '../iterator/db-iterator.js'
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { entryKind, KIND_DELETE } from '../keys/entry.js';
 import { CF_DEFAULT, COLUMN_FAMILIES, type ColumnFamily, cfId, MAX_VERSION } from '../keys/internal-key.js';
-import { copyBuffer } from '../util/bytes.js';
+import { copyOut } from '../util/bytes.js';
 import type { EngineCore } from './engine-core.js';
 import { lookupNewest, type ReadView, tombstoneIndexes } from './read-view.js';
 import {
@@ -158,7 +158,7 @@ export class InternalApi {
       return Promise.resolve({
         version: found.version,
         kind,
-        value: copyBuffer(found.value),
+        value: copyOut(found.value),
         expiresAt: found.expiresAt,
       });
     } catch (err) {

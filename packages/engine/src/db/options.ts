@@ -26,7 +26,10 @@ export interface OpenOptions {
   blockCacheBytes?: number;
   /** Target uncompressed data block size (default 8 KiB). */
   blockBytes?: number;
-  /** Data block compression (default 'lz4'). */
+  /**
+   * Data block compression of compaction outputs (default 'lz4'). Level-0 tables (flushes) are
+   * written uncompressed, and blocks that do not shrink are stored as they are.
+   */
   compression?: Compression;
   /** Bloom filter bits per key (default 10, about 1% false positives). */
   bloomBitsPerKey?: number;

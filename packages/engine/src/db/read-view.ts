@@ -85,7 +85,14 @@ export function lookupNewest(
   userKey: Uint8Array,
   readVersion: bigint,
 ): FoundEntry | undefined {
-  const seekKey = encodeInternalKey(cf, userKey, readVersion);
+  return lookupNewestAt(view, encodeInternalKey(cf, userKey, readVersion), readVersion);
+}
+
+/**
+ * `lookupNewest` for a ready seek key `(cf, userKey, readVersion)`; the key is only read during
+ * the call, so callers may pass a reused scratch buffer.
+ */
+export function lookupNewestAt(view: ReadView, seekKey: Buffer, readVersion: bigint): FoundEntry | undefined {
   const hash = bloomHash(seekKey, 0, seekKey.length - VERSION_SUFFIX_BYTES);
   let best: FoundEntry | undefined;
   let bestVersion = -1n;

@@ -232,6 +232,7 @@ export class WritePipeline {
       try {
         await this.commitGroup(group, bytes, sync);
         for (const r of group) r.resolve();
+        if (core.shouldYield()) await core.yieldTurn();
       } catch (err) {
         for (const r of group) r.reject(err);
       }

@@ -13,9 +13,10 @@ import {
   MAX_VERSION,
   sameBaseKey,
   VERSION_SUFFIX_BYTES,
+  VersionBound,
 } from '../keys/internal-key.js';
 import { maxCoveringVersionOf, type TombstoneIndex } from '../rangedel/tombstone-index.js';
-import { copyBuffer } from '../util/bytes.js';
+import { copyOut } from '../util/bytes.js';
 import type { InternalIterator } from './internal-iterator.js';
 
 export interface UserIteratorOptions {
@@ -74,20 +75,21 @@ function inRange(
 export class UserIterator {
   private readonly it: InternalIterator;
   private readonly o: UserIteratorOptions;
+  private readonly bound: VersionBound;
   private started = false;
   private done = false;
 
   constructor(it: InternalIterator, options: UserIteratorOptions) {
     this.it = it;
     this.o = options;
+    this.bound = new VersionBound(options.readVersion);
   }
 
-  private visible(key: Buffer, meta: number, expiresAt: number, version: bigint): boolean {
+  private visible(key: Buffer, meta: number, expiresAt: number): boolean {
     if (entryKind(meta) !== KIND_PUT || isExpired(expiresAt, this.o.nowMs)) return false;
     const t = this.o.tombstones;
-    return (
-      t.length === 0 || maxCoveringVersionOf(t, this.o.cf, userKeyOf(key), this.o.readVersion) <= version
-    );
+    if (t.length === 0) return true;
+    return maxCoveringVersionOf(t, this.o.cf, userKeyOf(key), this.o.readVersion) <= internalKeyVersion(key);
   }
 
   /** The next visible [key, value] (both owned copies), or undefined at the end. */
@@ -98,15 +100,14 @@ export class UserIterator {
       this.started = true;
       positionAtStart(it, this.o);
     }
-    const readVersion = this.o.readVersion;
+    const bound = this.bound;
     while (it.valid()) {
       const key = it.key();
       if (!inRange(key, this.o)) break;
       if (!this.o.reverse) {
         // Versions of a key arrive newest first: skip those above the read version, take the
         // first at or below it, then step past the rest of the key.
-        const version = internalKeyVersion(key);
-        if (version > readVersion) {
+        if (!bound.admits(key)) {
           it.next();
           continue;
         }
@@ -115,27 +116,27 @@ export class UserIterator {
         const value = it.value();
         it.next();
         while (it.valid() && sameBaseKey(it.key(), key)) it.next();
-        if (this.visible(key, meta, expiresAt, version))
-          return [copyBuffer(userKeyOf(key)), copyBuffer(value)];
+        if (this.visible(key, meta, expiresAt))
+          return [copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES), copyOut(value)];
       } else {
         // Backwards, versions of a key arrive oldest first: the last one at or below the read
         // version is the newest visible.
-        let bestVersion = -1n;
+        let bestKey: Buffer | undefined;
         let bestMeta = 0;
         let bestExpires = 0;
         let bestValue: Buffer | undefined;
         while (it.valid() && sameBaseKey(it.key(), key)) {
-          const version = internalKeyVersion(it.key());
-          if (version <= readVersion) {
-            bestVersion = version;
+          const k = it.key();
+          if (bound.admits(k)) {
+            bestKey = k;
             bestMeta = it.meta();
             bestExpires = it.expiresAt();
             bestValue = it.value();
           }
           it.prev();
         }
-        if (bestValue !== undefined && this.visible(key, bestMeta, bestExpires, bestVersion)) {
-          return [copyBuffer(userKeyOf(key)), copyBuffer(bestValue)];
+        if (bestKey !== undefined && this.visible(bestKey, bestMeta, bestExpires)) {
+          return [copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES), copyOut(bestValue!)];
         }
       }
     }
@@ -178,7 +179,13 @@ export class VersionIterator {
       const t = this.o.tombstones;
       if (t.length > 0 && maxCoveringVersionOf(t, this.o.cf, userKeyOf(key), this.o.readVersion) > version)
         continue;
-      return { key: copyBuffer(userKeyOf(key)), version, meta, expiresAt, value: copyBuffer(value) };
+      return {
+        key: copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES),
+        version,
+        meta,
+        expiresAt,
+        value: copyOut(value),
+      };
     }
     return undefined;
   }

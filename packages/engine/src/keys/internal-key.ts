@@ -143,3 +143,30 @@ export function encodeBaseKey(cf: number, userKey: Uint8Array): Buffer {
   key.set(userKey, 1);
   return key;
 }
+
+/**
+ * "Is this key's version at or below V?" without BigInt arithmetic: compares the stored suffix
+ * (MAX_VERSION - version, big-endian) with V's suffix as two 32-bit halves. Iterators ask it for
+ * every entry they pass.
+ */
+export class VersionBound {
+  private readonly hi: number;
+  private readonly lo: number;
+  readonly version: bigint;
+
+  constructor(version: bigint) {
+    const suffix = MAX_VERSION - version;
+    this.version = version;
+    this.hi = Number(suffix >> 32n);
+    this.lo = Number(suffix & 0xffff_ffffn);
+  }
+
+  /** True when the version of internal key `key` is at or below the bound. */
+  admits(key: Uint8Array): boolean {
+    const p = key.length - VERSION_SUFFIX_BYTES;
+    const hi = ((key[p]! << 24) | (key[p + 1]! << 16) | (key[p + 2]! << 8) | key[p + 3]!) >>> 0;
+    if (hi !== this.hi) return hi > this.hi;
+    const lo = ((key[p + 4]! << 24) | (key[p + 5]! << 16) | (key[p + 6]! << 8) | key[p + 7]!) >>> 0;
+    return lo >= this.lo;
+  }
+}

@@ -17,6 +17,12 @@ export class Block {
   /** File and offset, for corruption reports. */
   readonly file: string;
   readonly fileOffset: number;
+  /**
+   * Where each entry's key starts and ends, decoded once when the block is loaded: searches then
+   * compare keys in place without re-reading length varints.
+   */
+  readonly keyStart: Int32Array;
+  readonly keyEnd: Int32Array;
 
   constructor(data: Buffer, file: string, fileOffset: number) {
     this.data = data;
@@ -27,12 +33,26 @@ export class Block {
     if (n * 4 + 4 > data.length) throw this.corrupt(`entry count ${n} does not fit in ${data.length} bytes`);
     this.count = n;
     this.entriesEnd = data.length - 4 - n * 4;
+    this.keyStart = new Int32Array(n);
+    this.keyEnd = new Int32Array(n);
+    const scratch: VarintResult = { value: 0, offset: 0 };
     let prev = -1;
     for (let i = 0; i < n; i++) {
       const off = data.readUInt32LE(this.entriesEnd + 4 * i);
       if (off <= prev || off >= this.entriesEnd)
         throw this.corrupt(`entry offset ${i} (${off}) is out of order`);
       prev = off;
+      try {
+        readVarintInto(data, off, this.entriesEnd, scratch);
+      } catch (err) {
+        if (err instanceof VarintError) throw this.corrupt(`entry ${i}: ${err.message}`);
+        throw err;
+      }
+      if (scratch.value < 9 || scratch.offset + scratch.value >= this.entriesEnd) {
+        throw this.corrupt(`entry ${i} key is malformed`);
+      }
+      this.keyStart[i] = scratch.offset;
+      this.keyEnd[i] = scratch.offset + scratch.value;
     }
   }
 
@@ -48,9 +68,24 @@ export class Block {
     return new BlockIterator(this);
   }
 
+  /** Index of the first entry whose key is >= `target` (count if none). */
+  lowerBound(target: Buffer): number {
+    const data = this.data;
+    const starts = this.keyStart;
+    const ends = this.keyEnd;
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareInternalKeyAt(data, starts[mid]!, ends[mid]!, target) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** Approximate memory held, for cache accounting. */
   get byteSize(): number {
-    return this.data.length + 128;
+    return this.data.length + 8 * this.count + 128;
   }
 }
 
@@ -66,6 +101,7 @@ export class BlockIterator implements InternalIterator {
   private valueStart = 0;
   private valueEnd = 0;
   private readonly scratch: VarintResult = { value: 0, offset: 0 };
+  private keyView: Buffer | undefined;
 
   constructor(block: Block) {
     this.block = block;
@@ -77,11 +113,10 @@ export class BlockIterator implements InternalIterator {
     const block = this.block;
     const end = i + 1 < block.count ? block.offsetOf(i + 1) : block.entriesEnd;
     const s = this.scratch;
+    this.keyStart = block.keyStart[i]!;
+    this.keyEnd = block.keyEnd[i]!;
+    this.keyView = undefined;
     try {
-      readVarintInto(this.data, block.offsetOf(i), end, s);
-      this.keyStart = s.offset;
-      this.keyEnd = s.offset + s.value;
-      if (this.keyEnd + 1 > end || s.value < 9) throw block.corrupt(`entry ${i} key is malformed`);
       this.metaByte = this.data[this.keyEnd]!;
       if (!isValidMeta(this.metaByte)) throw block.corrupt(`entry ${i} has unknown meta ${this.metaByte}`);
       let p = this.keyEnd + 1;
@@ -104,29 +139,16 @@ export class BlockIterator implements InternalIterator {
 
   /** Compares entry `i`'s key with `target` without decoding the rest of the entry. */
   private compareAt(i: number, target: Buffer): number {
-    const s = this.scratch;
-    const start = this.block.offsetOf(i);
-    try {
-      readVarintInto(this.data, start, this.block.entriesEnd, s);
-    } catch (err) {
-      if (err instanceof VarintError) throw this.block.corrupt(`entry ${i}: ${err.message}`);
-      throw err;
-    }
-    if (s.value < 9 || s.offset + s.value > this.block.entriesEnd)
-      throw this.block.corrupt(`entry ${i} key is malformed`);
-    return compareInternalKeyAt(this.data, s.offset, s.offset + s.value, target);
+    return compareInternalKeyAt(this.data, this.block.keyStart[i]!, this.block.keyEnd[i]!, target);
   }
 
-  /** Index of the first entry with key >= target (count if none). */
   private lowerBound(target: Buffer): number {
-    let lo = 0;
-    let hi = this.block.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.compareAt(mid, target) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.block.lowerBound(target);
+  }
+
+  /** Positions at entry `i` (used by table lookups that found it with `Block.lowerBound`). */
+  moveToEntry(i: number): void {
+    this.moveTo(i);
   }
 
   private moveTo(i: number): void {
@@ -166,7 +188,9 @@ export class BlockIterator implements InternalIterator {
     this.moveTo(this.idx - 1);
   }
   key(): Buffer {
-    return this.data.subarray(this.keyStart, this.keyEnd);
+    // Made once per position: merges ask for the current key many times.
+    if (this.keyView === undefined) this.keyView = this.data.subarray(this.keyStart, this.keyEnd);
+    return this.keyView;
   }
   /** Compares the current key with `target` without slicing. */
   compareKey(target: Buffer): number {

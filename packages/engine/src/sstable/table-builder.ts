@@ -17,7 +17,7 @@ import { assert, invariantsEnabled } from '../util/invariants.js';
 import { varintLength, writeVarint } from '../util/varint.js';
 import { BlockBuilder } from './block-builder.js';
 import { bloomHash, buildBloomFilter } from './bloom.js';
-import { type BlockHandle, type Compression, encodeBlock, encodeFooter } from './format.js';
+import { type BlockHandle, COMPRESSION_NONE, type Compression, encodeBlock, encodeFooter } from './format.js';
 import { encodeProperties, type TableProperties } from './properties.js';
 
 export interface TableBuilderOptions {
@@ -45,6 +45,9 @@ export class TableBuilder {
   private rawKeyBytes = 0;
   private rawValueBytes = 0;
   private finished = false;
+  /** Consecutive data blocks compression did not shrink. */
+  private compressionMisses = 0;
+  private blocksSinceTry = 0;
 
   constructor(options: TableBuilderOptions) {
     this.options = options;
@@ -116,11 +119,30 @@ export class TableBuilder {
     return handle;
   }
 
+  /**
+   * Whether to try compressing the next block. After a run of blocks that did not compress
+   * (random or already compressed values), only every 16th is tried: a failed LZ4 attempt costs
+   * as much CPU as a successful one, and flush speed is what writes wait on.
+   */
+  private tryCompression(): boolean {
+    if (this.compressionMisses < 8) return true;
+    this.blocksSinceTry = (this.blocksSinceTry + 1) % 16;
+    return this.blocksSinceTry === 0;
+  }
+
   private flushDataBlock(): void {
     if (this.dataBlock.isEmpty) return;
     const lastKey = this.lastKey!;
     // encodeBlock copies the contents, so the builder's own memory can be reused for the next block.
-    const handle = this.emit(encodeBlock(this.dataBlock.finishView(), this.options.compression));
+    const stored = encodeBlock(
+      this.dataBlock.finishView(),
+      this.tryCompression() ? this.options.compression : 'none',
+    );
+    if (this.options.compression !== 'none') {
+      this.compressionMisses =
+        stored[stored.length - 5] === COMPRESSION_NONE ? this.compressionMisses + 1 : 0;
+    }
+    const handle = this.emit(stored);
     const value = Buffer.allocUnsafe(varintLength(handle.offset) + varintLength(handle.size));
     writeVarint(value, writeVarint(value, 0, handle.offset), handle.size);
     this.indexBlock.add(lastKey, 0, 0, value);

@@ -59,3 +59,36 @@ export function describeKey(key: Uint8Array, maxBytes = 48): string {
     : `0x${Buffer.from(shown).toString('hex')}`;
   return key.length > maxBytes ? `${body}…(${key.length} bytes)` : body;
 }
+
+/** Slab for `copyOut`: results handed to callers are slices of it. */
+const OUT_SLAB_BYTES = 64 * 1024;
+let outSlab = Buffer.allocUnsafeSlow(OUT_SLAB_BYTES);
+let outUsed = 0;
+
+/**
+ * An owned copy of `src[start, end)` for handing to a caller (a read's value, a scanned key).
+ * Small copies are slices of a shared 64 KiB slab: allocating an ArrayBuffer costs about a
+ * microsecond whatever its size, several times the copy itself. A kept slice keeps its slab
+ * alive, the same trade Node's own 8 KiB buffer pool makes.
+ */
+export function copyOut(src: Uint8Array, start = 0, end = src.length): Buffer {
+  const n = end - start;
+  if (n === 0) return EMPTY;
+  if (n > OUT_SLAB_BYTES >>> 4) {
+    const own = Buffer.allocUnsafeSlow(n);
+    own.set(src.subarray(start, end));
+    return own;
+  }
+  if (outUsed + n > OUT_SLAB_BYTES) {
+    outSlab = Buffer.allocUnsafeSlow(OUT_SLAB_BYTES);
+    outUsed = 0;
+  }
+  const out = outSlab.subarray(outUsed, outUsed + n);
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) out[i] = src[start + i]!;
+  } else {
+    outSlab.set(start === 0 && end === src.length ? src : src.subarray(start, end), outUsed);
+  }
+  outUsed += (n + 7) & ~7;
+  return out;
+}
