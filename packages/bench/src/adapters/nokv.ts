@@ -6,7 +6,9 @@ export class NoKVAdapter implements EngineAdapter {
   db!: Database;
 
   async open(dir: string, options: { cacheBytes: number }): Promise<void> {
-    this.db = await open({ dir, blockCacheBytes: options.cacheBytes });
+    // The cache budget is shared with the row cache, so the total matches the peers' budget.
+    const rowCacheBytes = Math.floor(options.cacheBytes / 4);
+    this.db = await open({ dir, blockCacheBytes: options.cacheBytes - rowCacheBytes, rowCacheBytes });
   }
   insert(key: string, value: Buffer): Promise<void> {
     return this.db.set(key, value);

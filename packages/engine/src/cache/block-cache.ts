@@ -1,7 +1,8 @@
 /**
- * Byte-budgeted LRU cache of decoded blocks, shared by every table of a database. A JavaScript Map
- * keeps insertion order, so "move to most recent" is delete + set and eviction takes from the
- * front.
+ * Byte-budgeted cache of decoded blocks, shared by every table of a database, with CLOCK
+ * (second-chance) eviction: a hit only sets the block's reference bit, so the read path pays a
+ * single Map lookup. A JavaScript Map keeps insertion order; eviction walks from the oldest entry,
+ * moving referenced blocks to the back with their bit cleared and dropping the first one without.
  */
 
 import type { Block } from '../sstable/block.js';
@@ -43,8 +44,7 @@ export class BlockCache {
       return undefined;
     }
     this.hits++;
-    this.map.delete(key);
-    this.map.set(key, block);
+    block.referenced = true;
     return block;
   }
 
@@ -59,11 +59,16 @@ export class BlockCache {
     this.map.set(key, block);
     this.usedBytes += size;
     while (this.usedBytes > this.capacityBytes) {
-      const oldest = this.map.keys().next();
+      const oldest = this.map.entries().next();
       if (oldest.done) break;
-      const evicted = this.map.get(oldest.value)!;
-      this.map.delete(oldest.value);
-      this.usedBytes -= evicted.byteSize;
+      const [oldKey, candidate] = oldest.value;
+      this.map.delete(oldKey);
+      if (candidate.referenced && candidate !== block) {
+        candidate.referenced = false;
+        this.map.set(oldKey, candidate);
+        continue;
+      }
+      this.usedBytes -= candidate.byteSize;
     }
   }
 

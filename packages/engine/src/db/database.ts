@@ -9,7 +9,14 @@ import { UserIterator, type UserIteratorOptions } from '../iterator/db-iterator.
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { CF_DEFAULT, INTERNAL_KEY_OVERHEAD, internalKeyUserKey, MAX_VERSION } from '../keys/internal-key.js';
+import {
+  CF_DEFAULT,
+  INTERNAL_KEY_OVERHEAD,
+  internalKeyUserKey,
+  MAX_VERSION,
+  VERSION_SUFFIX_BYTES,
+} from '../keys/internal-key.js';
+import { bloomHash } from '../sstable/bloom.js';
 import { compareBytes, copyOut, prefixSuccessor } from '../util/bytes.js';
 import { BackgroundWork } from './background-work.js';
 import type { EngineCore, RecoveryReport } from './engine-core.js';
@@ -189,13 +196,20 @@ export class Database {
       readVersion = Snapshot.checkArgument(options.snapshot, core.snapshots).version;
     }
     const seekKey = this.seekKey(key, readVersion);
+    const baseLength = seekKey.length - VERSION_SUFFIX_BYTES;
+    const hash = bloomHash(seekKey, 0, baseLength);
+    const nowMs = core.options.clock();
+    const rows = readVersion === MAX_VERSION && core.rowCache.enabled ? core.rowCache : undefined;
+    if (rows !== undefined) {
+      const row = rows.get(seekKey, baseLength, hash, nowMs);
+      if (row !== undefined) return copyOut(row.value);
+    }
     const view = core.view();
-    const found = lookupNewestAt(view, seekKey, readVersion);
+    const found = lookupNewestAt(view, seekKey, readVersion, hash);
     if (found === undefined) return undefined;
-    const tombstones = tombstoneIndexes(view);
     const userKey = internalKeyUserKey(seekKey);
-    if (!isVisible(found, CF_DEFAULT, userKey, readVersion, core.options.clock(), tombstones))
-      return undefined;
+    if (!isVisible(found, CF_DEFAULT, userKey, readVersion, nowMs, tombstoneIndexes(view))) return undefined;
+    rows?.set(seekKey, baseLength, hash, found.value, found.expiresAt);
     return copyOut(found.value);
   }
 

@@ -7,6 +7,7 @@
 
 import { join } from 'node:path';
 import { BlockCache } from '../cache/block-cache.js';
+import { RowCache } from '../cache/row-cache.js';
 import { BackgroundError, ClosedError, ReadOnlyError } from '../errors.js';
 import { CF_DEFAULT } from '../keys/internal-key.js';
 import type { VersionSet } from '../manifest/version-set.js';
@@ -40,6 +41,7 @@ export interface RecoveryReport {
 export class EngineCore {
   readonly options: ResolvedOptions;
   readonly cache: BlockCache;
+  readonly rowCache: RowCache;
   readonly tables = new Map<number, TableReader>();
   readonly snapshots = new SnapshotRegistry();
   /** Per column family (other than default), the version below which history may be dropped. */
@@ -85,6 +87,7 @@ export class EngineCore {
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.cache = new BlockCache(options.blockCacheBytes);
+    this.rowCache = new RowCache(options.rowCacheBytes);
   }
 
   /**

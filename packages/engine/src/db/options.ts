@@ -24,6 +24,11 @@ export interface OpenOptions {
   memtableBytes?: number;
   /** Budget of the decoded-block cache (default 32 MiB; 0 disables it). */
   blockCacheBytes?: number;
+  /**
+   * Budget of the row cache, which keeps the latest value of recently read keys (default 8 MiB;
+   * 0 disables it). Counts toward memory like the block cache.
+   */
+  rowCacheBytes?: number;
   /** Target uncompressed data block size (default 8 KiB). */
   blockBytes?: number;
   /**
@@ -71,6 +76,7 @@ export interface ResolvedOptions {
   syncWrites: boolean;
   memtableBytes: number;
   blockCacheBytes: number;
+  rowCacheBytes: number;
   blockBytes: number;
   compression: Compression;
   bloomBitsPerKey: number;
@@ -150,6 +156,7 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
     syncWrites: options.syncWrites ?? false,
     memtableBytes,
     blockCacheBytes: positiveInt('blockCacheBytes', options.blockCacheBytes, 32 * MiB, 0),
+    rowCacheBytes: positiveInt('rowCacheBytes', options.rowCacheBytes, 8 * MiB, 0),
     blockBytes: positiveInt('blockBytes', options.blockBytes, 8 * 1024, 256),
     compression,
     bloomBitsPerKey: positiveInt('bloomBitsPerKey', options.bloomBitsPerKey, 10),

@@ -92,8 +92,12 @@ export function lookupNewest(
  * `lookupNewest` for a ready seek key `(cf, userKey, readVersion)`; the key is only read during
  * the call, so callers may pass a reused scratch buffer.
  */
-export function lookupNewestAt(view: ReadView, seekKey: Buffer, readVersion: bigint): FoundEntry | undefined {
-  const hash = bloomHash(seekKey, 0, seekKey.length - VERSION_SUFFIX_BYTES);
+export function lookupNewestAt(
+  view: ReadView,
+  seekKey: Buffer,
+  readVersion: bigint,
+  hash = bloomHash(seekKey, 0, seekKey.length - VERSION_SUFFIX_BYTES),
+): FoundEntry | undefined {
   let best: FoundEntry | undefined;
   let bestVersion = -1n;
   for (const mem of view.memtables) {

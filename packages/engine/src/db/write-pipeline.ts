@@ -15,9 +15,17 @@
  */
 
 import { BackgroundError, ClosedError, InvalidArgumentError } from '../errors.js';
-import { CF_DEFAULT, internalKeyCf, internalKeyVersion, MAX_VERSION } from '../keys/internal-key.js';
+import { entryKind, KIND_RANGE_DELETE } from '../keys/entry.js';
+import {
+  CF_DEFAULT,
+  internalKeyCf,
+  internalKeyVersion,
+  MAX_VERSION,
+  VERSION_SUFFIX_BYTES,
+} from '../keys/internal-key.js';
 import { Memtable } from '../memtable/memtable.js';
 import { RECORD_HEADER_BYTES, writeRecordHeader } from '../record/log-format.js';
+import { bloomHash } from '../sstable/bloom.js';
 import { Arena } from '../util/arena.js';
 import {
   type EncodedBatch,
@@ -305,12 +313,18 @@ export class WritePipeline {
     core.lastVersion = nextVersion;
     const mem = core.memtable;
     mem.walBytes += bytes;
+    const rows = core.rowCache.size > 0 ? core.rowCache : undefined;
     for (const r of group) {
       for (const e of r.batch.entries) {
         mem.add(e);
         if (internalKeyCf(e.key) === CF_DEFAULT) {
           const v = internalKeyVersion(e.key);
           if (v > core.lastVersion) core.lastVersion = v;
+          if (rows !== undefined) {
+            // The key's cached latest value is about to be stale.
+            if (entryKind(e.meta) === KIND_RANGE_DELETE) rows.clear();
+            else rows.invalidate(bloomHash(e.key, 0, e.key.length - VERSION_SUFFIX_BYTES));
+          }
         }
       }
     }

@@ -23,6 +23,8 @@ export class Block {
    */
   readonly keyStart: Int32Array;
   readonly keyEnd: Int32Array;
+  /** CLOCK reference bit of the block cache. */
+  referenced = false;
 
   constructor(data: Buffer, file: string, fileOffset: number) {
     this.data = data;

@@ -45,6 +45,8 @@ export class TableBuilder {
   private rawKeyBytes = 0;
   private rawValueBytes = 0;
   private finished = false;
+  /** The last data block, waiting for the next block's first key to pick its index key. */
+  private pendingIndex: { lastKey: Buffer; handle: BlockHandle } | undefined;
   /** Consecutive data blocks compression did not shrink. */
   private compressionMisses = 0;
   private blocksSinceTry = 0;
@@ -84,6 +86,12 @@ export class TableBuilder {
         this.options.blockBytes
     ) {
       this.flushDataBlock();
+    }
+    if (this.pendingIndex !== undefined) {
+      // The block before ended with `pendingIndex.lastKey`; now that the next key is known, index
+      // it by the shortest key between the two.
+      this.addIndexEntry(shortestSeparator(this.pendingIndex.lastKey, key), this.pendingIndex.handle);
+      this.pendingIndex = undefined;
     }
     const baseLen = key.length - VERSION_SUFFIX_BYTES;
     if (
@@ -142,11 +150,14 @@ export class TableBuilder {
       this.compressionMisses =
         stored[stored.length - 5] === COMPRESSION_NONE ? this.compressionMisses + 1 : 0;
     }
-    const handle = this.emit(stored);
+    this.pendingIndex = { lastKey, handle: this.emit(stored) };
+    this.dataBlocks++;
+  }
+
+  private addIndexEntry(key: Buffer, handle: BlockHandle): void {
     const value = Buffer.allocUnsafe(varintLength(handle.offset) + varintLength(handle.size));
     writeVarint(value, writeVarint(value, 0, handle.offset), handle.size);
-    this.indexBlock.add(lastKey, 0, 0, value);
-    this.dataBlocks++;
+    this.indexBlock.add(key, 0, 0, value);
   }
 
   /** Drains finished bytes, in file order. */
@@ -161,6 +172,9 @@ export class TableBuilder {
     assert(!this.finished, 'finish twice');
     assert(!this.isEmpty, 'an empty table cannot be finished');
     this.flushDataBlock();
+    if (this.pendingIndex !== undefined)
+      this.addIndexEntry(this.pendingIndex.lastKey, this.pendingIndex.handle);
+    this.pendingIndex = undefined;
     this.finished = true;
 
     const filter = this.emit(
@@ -206,4 +220,30 @@ export class TableBuilder {
   get fileSize(): number {
     return this.offset;
   }
+}
+
+/** Suffix of version 0: sorts after every other version of the same user key. */
+const LOWEST_VERSION_SUFFIX = Buffer.alloc(VERSION_SUFFIX_BYTES, 0xff);
+
+/**
+ * A short internal key S with `a <= S < b`, to index the block ending with `a` when the next block
+ * starts with `b`: the index is searched on every point read, and short keys compare faster (and
+ * take less space). When the user keys first differ at byte d and a's byte can be raised there
+ * while staying below b's, S is that prefix of a with the byte raised, at the lowest version;
+ * otherwise it is `a` itself.
+ */
+export function shortestSeparator(a: Buffer, b: Buffer): Buffer {
+  const aBase = a.length - VERSION_SUFFIX_BYTES;
+  const bBase = b.length - VERSION_SUFFIX_BYTES;
+  const n = Math.min(aBase, bBase);
+  let d = 0;
+  while (d < n && a[d] === b[d]) d++;
+  if (d >= n) return a; // one base key is a prefix of the other (or they are equal)
+  const byte = a[d]!;
+  if (byte === 0xff || byte + 1 >= b[d]!) return a;
+  const sep = Buffer.allocUnsafe(d + 1 + VERSION_SUFFIX_BYTES);
+  a.copy(sep, 0, 0, d);
+  sep[d] = byte + 1;
+  LOWEST_VERSION_SUFFIX.copy(sep, d + 1);
+  return sep;
 }

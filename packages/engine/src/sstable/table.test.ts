@@ -629,3 +629,26 @@ describe('SSTable corruption', () => {
     expect(r.verify().entries).toBe(rows.length);
   });
 });
+
+describe('index separators', () => {
+  it('are short keys between adjacent blocks, never outside them', async () => {
+    const { shortestSeparator } = await import('./table-builder.js');
+    const { compareInternalKeys, encodeInternalKey } = await import('../keys/internal-key.js');
+    const ik = (s: string, v: bigint) => encodeInternalKey(0, Buffer.from(s), v);
+    const cases: [Buffer, Buffer][] = [
+      [ik('user00123', 5n), ik('user00789', 9n)],
+      [ik('abc', 5n), ik('abd', 9n)],
+      [ik('abc', 9n), ik('abc', 5n)],
+      [ik('ab', 5n), ik('abc', 5n)],
+      [ik('a\u00ff', 5n), ik('b', 5n)],
+    ];
+    for (const [a, b] of cases) {
+      const s = shortestSeparator(a, b);
+      expect(compareInternalKeys(a, s)).toBeLessThanOrEqual(0);
+      expect(compareInternalKeys(s, b)).toBeLessThan(0);
+    }
+    expect(shortestSeparator(ik('user00123', 5n), ik('user00789', 9n)).length).toBeLessThan(
+      ik('user00123', 5n).length,
+    );
+  });
+});
