@@ -32,7 +32,7 @@ function capture(): Output & { out: string; err: string } {
 async function workdir(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'nokv-cli-'));
   dirs.push(dir);
-  const db = await open({ dir, memtableBytes: 64 * 1024, l0CompactionTrigger: 2 });
+  const db = await open({ dir, memtableBytes: 64 * 1024, l0CompactionTrigger: 2, valueThreshold: 64 });
   for (let i = 0; i < 2000; i++)
     await db.set(`user:${String(i).padStart(5, '0')}`, `value-${i}`.padEnd(80, '.'));
   await db.flush();
@@ -65,6 +65,8 @@ describe('nokv inspection commands', () => {
       ['manifest', '--workdir', dir, '--json'],
       ['sst', '--workdir', dir, '--verify'],
       ['sst', '--workdir', dir, '--json'],
+      ['vlog', '--workdir', dir],
+      ['vlog', '--workdir', dir, '--json'],
     ]) {
       const io = capture();
       expect(await main(args, io)).toBe(0);
@@ -108,6 +110,19 @@ describe('nokv inspection commands', () => {
     await main(['sst', '--workdir', dir, '--verify'], s);
     expect(s.out).toMatch(/default:"user:\d{5}"@\d+/);
     expect(s.out).toMatch(/all checksums match/);
+  });
+
+  it('vlog lists the value log segments and the head', async () => {
+    const dir = await workdir();
+    const text = capture();
+    expect(await main(['vlog', '--workdir', dir], text)).toBe(0);
+    expect(text.out).toMatch(/Segments\s+1 \(/);
+    expect(text.out).toMatch(/Head\s+segment \d+ at offset \d+/);
+    const json = capture();
+    await main(['vlog', '--workdir', dir, '--json'], json);
+    const report = JSON.parse(json.out) as { segments: { sizeBytes: number }[]; head: { offset: number } };
+    expect(report.segments).toHaveLength(1);
+    expect(report.head.offset).toBe(report.segments[0]!.sizeBytes);
   });
 
   it('works on a workdir another open database holds', async () => {

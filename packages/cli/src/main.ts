@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.js';
 import { manifestCommand } from './commands/manifest.js';
 import { sstCommand } from './commands/sst.js';
 import { statsCommand } from './commands/stats.js';
+import { vlogCommand } from './commands/vlog.js';
 import { type Output, processOutput } from './output.js';
 
 export function buildProgram(out: Output): Command {
@@ -39,6 +40,13 @@ export function buildProgram(out: Output): Command {
     .option('--json', 'JSON for scripts')
     .option('--verify', 'also read every block and check its checksum')
     .action((o: { workdir: string; json?: boolean; verify?: boolean }) => sstCommand(o, out));
+
+  program
+    .command('vlog')
+    .description('list value log segments, the head and GC state (read-only)')
+    .requiredOption('--workdir <dir>', 'database directory')
+    .option('--json', 'JSON for scripts')
+    .action((o: { workdir: string; json?: boolean }) => vlogCommand(o, out));
 
   program
     .command('demo')

@@ -18,6 +18,7 @@ export type { Logger, OpenOptions } from './db/options.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './db/options.js';
 export { Snapshot } from './db/snapshots.js';
 export type { EngineStats, LevelStats } from './db/stats.js';
+export type { ValueLogGcResult, ValueLogGcStats } from './db/value-log-gc.js';
 export type { BytesInput, PutOptions, WriteOp } from './db/write-batch.js';
 export { WriteBatch } from './db/write-batch.js';
 export type { ErrorCode, InvalidArgumentCode } from './errors.js';

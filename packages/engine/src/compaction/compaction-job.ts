@@ -22,7 +22,7 @@ import { ClosedError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { entryKind, isExpired, KIND_DELETE } from '../keys/entry.js';
+import { entryKind, isExpired, KIND_DELETE, META_VALUE_POINTER } from '../keys/entry.js';
 import {
   encodeInternalKey,
   internalKeyBase,
@@ -42,6 +42,7 @@ import { compareBytes } from '../util/bytes.js';
 import { tableFileName } from '../util/filenames.js';
 import { assert } from '../util/invariants.js';
 import type { Vfs } from '../vfs/vfs.js';
+import { POINTER_BYTES } from '../vlog/vlog-format.js';
 import type { CompactionPlan } from './picker.js';
 
 /**
@@ -85,6 +86,8 @@ export interface CompactionStats {
   tombstonesDropped: number;
   bytesRead: number;
   bytesWritten: number;
+  /** Value log bytes that dropped entries pointed at, per segment. */
+  vlogDiscard: [segment: number, bytes: number][];
 }
 
 /** Bytes of output buffered before they are written out. */
@@ -140,7 +143,9 @@ export class CompactionJob {
     tombstonesDropped: 0,
     bytesRead: 0,
     bytesWritten: 0,
+    vlogDiscard: [],
   };
+  private readonly discard = new Map<number, number>();
 
   private builder: TableBuilder | undefined;
   private writer: TableFileWriter | undefined;
@@ -158,6 +163,7 @@ export class CompactionJob {
   async run(): Promise<FileMetadata[]> {
     try {
       await this.merge();
+      this.stats.vlogDiscard = [...this.discard];
       return this.outputs;
     } catch (err) {
       await this.writer?.abort();
@@ -242,6 +248,14 @@ export class CompactionJob {
       }
       if (!keep) {
         this.stats.entriesDropped++;
+        if (it.meta() & META_VALUE_POINTER) {
+          // The value this entry pointed at is garbage now: GC picks segments by these counts.
+          const pointer = it.value();
+          if (pointer.length === POINTER_BYTES) {
+            const segment = pointer.readUInt32LE(0);
+            this.discard.set(segment, (this.discard.get(segment) ?? 0) + pointer.readUInt32LE(8));
+          }
+        }
         continue;
       }
       if (this.builder !== undefined && newKey && this.builder.estimatedFileSize >= task.targetFileBytes) {

@@ -176,6 +176,8 @@ export class BackgroundWork {
         this.flushStats.bytesWritten += file.size;
       }
     }
+    // The table's pointers must not outlive the values they point at: make those durable first.
+    await core.vlog.sync();
     await core.versions.logAndApply(edit);
     await vfs.unlink(join(core.dir, walFileName(mem.walNumber))).catch((err: unknown) => {
       core.options.logger.warn(
@@ -293,6 +295,7 @@ export class BackgroundWork {
           core.tables.set(f.number, await TableReader.open(core.options.vfs, path, f.number, core.cache));
         }
         for (const file of outputs) edit.newFiles.push({ level: plan.outputLevel, file });
+        edit.vlogDiscard = result.stats.vlogDiscard.map(([segment, bytes]) => ({ segment, bytes }));
         await core.versions.logAndApply(edit);
         const s = this.compactionStats;
         s.runs++;

@@ -246,11 +246,18 @@ describe('bad input is refused and writes nothing', () => {
     await db.close();
   });
 
-  it('rejects a write larger than one memtable', async () => {
+  it('rejects a write larger than one memtable (large values go to the value log instead)', async () => {
     const db = await open({ dir: tempDir(), memtableBytes: 64 * 1024 });
-    await expect(db.set('big', Buffer.alloc(70 * 1024))).rejects.toMatchObject({ code: 'BatchTooLarge' });
-    expect(await db.get('big')).toBeUndefined();
+    const batch = db.batch();
+    for (let i = 0; i < 2000; i++) batch.put(`key-${i}`, 'v'.repeat(40));
+    await expect(db.write(batch)).rejects.toMatchObject({ code: 'BatchTooLarge' });
+    expect(await db.get('key-1')).toBeUndefined();
+    await db.set('big', Buffer.alloc(70 * 1024, 1));
+    expect((await db.get('big'))?.length).toBe(70 * 1024);
     await db.close();
+    const inline = await open({ dir: tempDir(), memtableBytes: 64 * 1024, valueThreshold: 1 << 30 });
+    await expect(inline.set('big', Buffer.alloc(70 * 1024))).rejects.toMatchObject({ code: 'BatchTooLarge' });
+    await inline.close();
   });
 
   it('refuses use after close with ClosedError; close is idempotent', async () => {
@@ -328,6 +335,39 @@ describe('persistence', () => {
     await db.set('a', '3');
     const after = db.snapshot().version;
     expect(after).toBeGreaterThan(before);
+    await db.close();
+  });
+});
+
+describe('backpressure', () => {
+  it('slows writes down while level 0 is past the slowdown trigger, and says so in stats', async () => {
+    const db = await open({
+      dir: tempDir(),
+      memtableBytes: 64 * 1024,
+      l0CompactionTrigger: 10,
+      l0SlowdownWritesTrigger: 2,
+      l0StopWritesTrigger: 30,
+    });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) await db.set(`k${round}-${i}`, 'v'.repeat(100));
+      await db.flush();
+    }
+    expect(db.stats().lsm.levels[0]!.tables).toBe(3);
+    await db.set('slowed', 'down');
+    const w = db.stats().write;
+    expect(w.slowdowns).toBeGreaterThan(0);
+    expect(w.slowdownMsTotal).toBeGreaterThan(0);
+    expect(w.stallReason).toBe('slowdown');
+    await db.close();
+  });
+
+  it('many concurrent writers share commits (group commit, one fsync per group)', async () => {
+    const db = await open({ dir: tempDir(), syncWrites: true });
+    await Promise.all(Array.from({ length: 64 }, (_, i) => db.set(`k${i}`, `v${i}`)));
+    const w = db.stats().write;
+    expect(w.requests).toBe(64);
+    expect(w.groups).toBeLessThan(64);
+    expect(db.stats().wal.syncs).toBe(w.groups);
     await db.close();
   });
 });

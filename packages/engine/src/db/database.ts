@@ -9,6 +9,7 @@ import { UserIterator, type UserIteratorOptions } from '../iterator/db-iterator.
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
+import { META_VALUE_POINTER } from '../keys/entry.js';
 import {
   CF_DEFAULT,
   INTERNAL_KEY_OVERHEAD,
@@ -26,6 +27,7 @@ import { isVisible, lookupNewestAt, type ReadView, tombstoneIndexes } from './re
 import { recover } from './recovery.js';
 import { Snapshot } from './snapshots.js';
 import { collectStats, type EngineStats } from './stats.js';
+import { ValueLogGc, type ValueLogGcResult } from './value-log-gc.js';
 import {
   type BytesInput,
   checkKey,
@@ -119,6 +121,7 @@ export class Database {
   private readonly core: EngineCore;
   private readonly writes: WritePipeline;
   private readonly background: BackgroundWork;
+  private readonly gc: ValueLogGc;
   private closePromise: Promise<void> | undefined;
   private readonly seekScratch = Buffer.allocUnsafe(MAX_KEY_BYTES + INTERNAL_KEY_OVERHEAD);
   /** Versioned access for the transaction layer (column families, explicit versions). */
@@ -130,6 +133,7 @@ export class Database {
     this.background = new BackgroundWork(core);
     this.writes.onFrozen = () => this.background.scheduleFlush();
     this.internal = new InternalApi(core, this.writes, (view, reverse) => mergedIterator(view, reverse));
+    this.gc = new ValueLogGc(core, this.writes);
   }
 
   /**
@@ -143,6 +147,7 @@ export class Database {
     if (!core.options.readOnly) {
       db.background.scheduleFlush();
       db.background.maybeScheduleCompaction();
+      db.gc.start();
     }
     return db;
   }
@@ -209,6 +214,11 @@ export class Database {
     if (found === undefined) return undefined;
     const userKey = internalKeyUserKey(seekKey);
     if (!isVisible(found, CF_DEFAULT, userKey, readVersion, nowMs, tombstoneIndexes(view))) return undefined;
+    if (found.meta & META_VALUE_POINTER) {
+      const value = core.resolveValue(found.key, found.meta, found.value);
+      rows?.set(seekKey, baseLength, hash, value, found.expiresAt);
+      return value;
+    }
     rows?.set(seekKey, baseLength, hash, found.value, found.expiresAt);
     return copyOut(found.value);
   }
@@ -348,6 +358,7 @@ export class Database {
           readVersion: snapshot?.version ?? core.visibleVersion,
           nowMs: core.options.clock(),
           tombstones: tombstoneIndexes(view),
+          resolvePointer: (key, pointer) => core.resolveValue(key, META_VALUE_POINTER, pointer),
         });
         for (let item = it.next(); item !== undefined; item = it.next()) {
           out.push(item);
@@ -374,6 +385,7 @@ export class Database {
     core.snapshots.add(readVersion);
     const view = core.view();
     view.version.ref();
+    const epoch = core.pinView();
     try {
       const options: UserIteratorOptions = {
         cf: CF_DEFAULT,
@@ -383,6 +395,7 @@ export class Database {
         readVersion,
         nowMs: core.options.clock(),
         tombstones: tombstoneIndexes(view),
+        resolvePointer: (key, pointer) => core.resolveValue(key, META_VALUE_POINTER, pointer),
       };
       const it = new UserIterator(mergedIterator(view, reverse), options);
       let n = 0;
@@ -396,6 +409,7 @@ export class Database {
       }
     } finally {
       view.version.unref();
+      core.unpinView(epoch);
       core.snapshots.remove(readVersion);
     }
   }
@@ -410,7 +424,27 @@ export class Database {
 
   /** A JSON-safe stats snapshot. */
   stats(): EngineStats {
-    return collectStats(this.core, this.writes, this.background);
+    return collectStats(this.core, this.writes, this.background, this.gc);
+  }
+
+  /**
+   * One value log GC round: rewrites the live values of a segment and deletes it. Picks the
+   * segment with the most garbage (at least `discardRatio`, default the configured ratio), or
+   * collects `segment`. Resolves with what it did; rejects if a round is already running.
+   */
+  runValueLogGc(options: { segment?: number; discardRatio?: number } = {}): Promise<ValueLogGcResult> {
+    try {
+      this.core.checkWritable();
+      if (options.discardRatio !== undefined && !(options.discardRatio >= 0 && options.discardRatio <= 1)) {
+        throw new InvalidArgumentError(
+          'InvalidArgument',
+          `discardRatio must be between 0 and 1; got ${options.discardRatio}`,
+        );
+      }
+      return this.gc.run(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Freezes the memtable and waits until every frozen memtable is in a table. */
@@ -466,8 +500,14 @@ export class Database {
     // New calls are refused from here on; writes already queued still complete.
     core.closing = true;
     core.wakeStalls();
+    await this.gc.stop();
     await this.writes.drain();
     await this.background.stop();
+    try {
+      await core.vlog.close();
+    } catch (err) {
+      errors.push(err);
+    }
     if (core.wal !== undefined) {
       try {
         if (core.backgroundError === undefined) await core.wal.sync();

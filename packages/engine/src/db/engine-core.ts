@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BlockCache } from '../cache/block-cache.js';
 import { RowCache } from '../cache/row-cache.js';
 import { BackgroundError, ClosedError, ReadOnlyError } from '../errors.js';
+import { META_VALUE_POINTER } from '../keys/entry.js';
 import { CF_DEFAULT } from '../keys/internal-key.js';
 import type { VersionSet } from '../manifest/version-set.js';
 import type { Memtable } from '../memtable/memtable.js';
@@ -16,6 +17,8 @@ import type { TornTail } from '../record/log-format.js';
 import type { TableReader } from '../sstable/table-reader.js';
 import { tableFileName } from '../util/filenames.js';
 import { AssertionError } from '../util/invariants.js';
+import type { ValueLog } from '../vlog/value-log.js';
+import { readPointer } from '../vlog/vlog-format.js';
 import type { WalWriter } from '../wal/wal.js';
 import type { DirLock } from './dir-lock.js';
 import type { ResolvedOptions } from './options.js';
@@ -51,6 +54,7 @@ export class EngineCore {
   readonly stallWaiters: (() => void)[] = [];
 
   versions!: VersionSet;
+  vlog!: ValueLog;
   memtable!: Memtable;
   wal: WalWriter | undefined;
   lock: DirLock | undefined;
@@ -81,6 +85,9 @@ export class EngineCore {
     },
   };
 
+  /** Value-log epoch: GC bumps it once its rewrites are in; see `pinView`. */
+  private viewEpoch = 0;
+  private readonly viewPins = new Map<number, number>();
   private opsSinceCheck = 0;
   private lastTurnAt = performance.now();
 
@@ -116,6 +123,43 @@ export class EngineCore {
     const memtables: Memtable[] = [this.memtable];
     for (let i = this.immutables.length - 1; i >= 0; i--) memtables.push(this.immutables[i]!);
     return { memtables, version: this.versions.current, tables: this.tableSource };
+  }
+
+  /**
+   * The value an entry stands for: its own bytes, or for a value-log pointer the value read from
+   * the log (a fresh buffer). `key` is the entry's internal key, which the log record must match.
+   */
+  resolveValue(key: Buffer, meta: number, value: Buffer): Buffer {
+    if ((meta & META_VALUE_POINTER) === 0) return value;
+    return this.vlog.read(readPointer(value, this.dir), key);
+  }
+
+  /**
+   * Pins the current value-log epoch for a reader that spans awaits (an iterator): value-log
+   * segments GC rewrote after this moment are not deleted while the pin is held, since the
+   * reader's view may still point into them. Returns the epoch to pass to `unpinView`.
+   */
+  pinView(): number {
+    const epoch = this.viewEpoch;
+    this.viewPins.set(epoch, (this.viewPins.get(epoch) ?? 0) + 1);
+    return epoch;
+  }
+
+  unpinView(epoch: number): void {
+    const n = (this.viewPins.get(epoch) ?? 0) - 1;
+    if (n <= 0) this.viewPins.delete(epoch);
+    else this.viewPins.set(epoch, n);
+  }
+
+  /** Starts a new epoch; returns it. Views pinned before it may still see older pointers. */
+  nextViewEpoch(): number {
+    return ++this.viewEpoch;
+  }
+
+  /** True when no view pinned before `epoch` is still held. */
+  viewsReleasedBefore(epoch: number): boolean {
+    for (const e of this.viewPins.keys()) if (e < epoch) return false;
+    return true;
   }
 
   /** Oldest version any reader of `cf` may still read; compaction keeps what it can see. */

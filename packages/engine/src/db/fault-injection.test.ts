@@ -195,7 +195,14 @@ async function workload(db: Database, acked: Map<string, string | undefined>, se
 }
 
 describe('every fault point', () => {
-  const options = { ...tinyOptions, memtableBytes: 64 * 1024, syncWrites: true, maxManifestBytes: 2048 };
+  const options = {
+    ...tinyOptions,
+    memtableBytes: 64 * 1024,
+    syncWrites: true,
+    maxManifestBytes: 2048,
+    valueThreshold: 100,
+    vlogSegmentBytes: 64 * 1024,
+  };
 
   async function countOps(): Promise<Map<VfsOp, number>> {
     const dir = tempDir();

@@ -7,7 +7,7 @@
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { VersionIterator, type VersionRecord } from '../iterator/db-iterator.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
-import { entryKind, KIND_DELETE } from '../keys/entry.js';
+import { entryKind, KIND_DELETE, META_VALUE_POINTER } from '../keys/entry.js';
 import { CF_DEFAULT, COLUMN_FAMILIES, type ColumnFamily, cfId, MAX_VERSION } from '../keys/internal-key.js';
 import { copyOut } from '../util/bytes.js';
 import type { EngineCore } from './engine-core.js';
@@ -158,7 +158,10 @@ export class InternalApi {
       return Promise.resolve({
         version: found.version,
         kind,
-        value: copyOut(found.value),
+        value:
+          found.meta & META_VALUE_POINTER
+            ? core.resolveValue(found.key, found.meta, found.value)
+            : copyOut(found.value),
         expiresAt: found.expiresAt,
       });
     } catch (err) {
@@ -187,6 +190,7 @@ export class InternalApi {
       async *[Symbol.asyncIterator]() {
         const view = core.view();
         view.version.ref();
+        const epoch = core.pinView();
         try {
           const it = new VersionIterator(merged(view, reverse), {
             cf,
@@ -196,6 +200,7 @@ export class InternalApi {
             readVersion,
             nowMs: core.options.clock(),
             tombstones: tombstoneIndexes(view),
+            resolvePointer: (key, pointer) => core.resolveValue(key, META_VALUE_POINTER, pointer),
           });
           let n = 0;
           for (;;) {
@@ -207,6 +212,7 @@ export class InternalApi {
           }
         } finally {
           view.version.unref();
+          core.unpinView(epoch);
         }
       },
     };

@@ -221,6 +221,14 @@ async function reopen(m: Model, r: Real): Promise<void> {
   r.db = await open({ ...r.options, dir: r.dir, vfs: r.vfs, clock: () => r.clock.now });
 }
 
+class ValueLogGc implements Cmd {
+  check = () => true;
+  async run(_m: Model, r: Real) {
+    await r.db.runValueLogGc({ discardRatio: 0.01 });
+  }
+  toString = () => 'vlogGc()';
+}
+
 class Reopen implements Cmd {
   check = () => true;
   async run(m: Model, r: Real) {
@@ -291,7 +299,7 @@ const commands = [
   fc.tuple(fc.nat(), keyArb).map(([i, k]) => new ReadSnapshot(i, k)),
   fc.nat().map((i) => new ReleaseSnapshot(i)),
   fc.integer({ min: 1, max: 40 }).map((ms) => new AdvanceClock(ms)),
-  fc.oneof(fc.constant(new Flush()), fc.constant(new Compact())),
+  fc.oneof(fc.constant(new Flush()), fc.constant(new Compact()), fc.constant(new ValueLogGc())),
   fc.oneof(
     fc.constant(new Flush()),
     fc.constant(new Compact()),
@@ -311,6 +319,16 @@ const optionSets: Record<string, Omit<OpenOptions, 'dir' | 'vfs'>> = {
     maxManifestBytes: 2048,
   },
   'default shapes, no compression': { syncWrites: true, compression: 'none', blockCacheBytes: 0 },
+  'value log for values over 64 bytes': {
+    syncWrites: true,
+    valueThreshold: 64,
+    vlogSegmentBytes: 64 * 1024,
+    vlogGcIntervalMs: 0,
+    memtableBytes: 64 * 1024,
+    l0CompactionTrigger: 2,
+    targetFileBytes: 4 * 1024,
+    rowCacheBytes: 0,
+  },
 };
 
 const runs = Number(process.env.NOKV_MODEL_RUNS ?? 30);

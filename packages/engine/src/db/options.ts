@@ -29,6 +29,17 @@ export interface OpenOptions {
    * 0 disables it). Counts toward memory like the block cache.
    */
   rowCacheBytes?: number;
+  /**
+   * Values of at least this many bytes are stored in the value log, with a pointer in the LSM
+   * (default 2048; set it above MAX_VALUE_BYTES to keep every value inline).
+   */
+  valueThreshold?: number;
+  /** Size at which a value log segment is sealed and a new one started (default 256 MiB). */
+  vlogSegmentBytes?: number;
+  /** How often background value log GC looks for a segment to reclaim (default 10 min; 0: never). */
+  vlogGcIntervalMs?: number;
+  /** Fraction of a segment known to be garbage before GC rewrites it (default 0.5). */
+  vlogGcDiscardRatio?: number;
   /** Target uncompressed data block size (default 8 KiB). */
   blockBytes?: number;
   /**
@@ -40,6 +51,8 @@ export interface OpenOptions {
   bloomBitsPerKey?: number;
   /** Level-0 table count that triggers a compaction into level 1 (default 4). */
   l0CompactionTrigger?: number;
+  /** Level-0 table count at which each commit is delayed a little (default 12). */
+  l0SlowdownWritesTrigger?: number;
   /** Level-0 table count at which writes wait for compaction (default 20). */
   l0StopWritesTrigger?: number;
   /** Frozen memtables waiting for flush at which writes wait (default 2). */
@@ -77,10 +90,15 @@ export interface ResolvedOptions {
   memtableBytes: number;
   blockCacheBytes: number;
   rowCacheBytes: number;
+  valueThreshold: number;
+  vlogSegmentBytes: number;
+  vlogGcIntervalMs: number;
+  vlogGcDiscardRatio: number;
   blockBytes: number;
   compression: Compression;
   bloomBitsPerKey: number;
   l0CompactionTrigger: number;
+  l0SlowdownWritesTrigger: number;
   l0StopWritesTrigger: number;
   maxImmutableMemtables: number;
   levelBaseBytes: number;
@@ -151,16 +169,31 @@ export function resolveOptions(options: OpenOptions): ResolvedOptions {
       `option l0StopWritesTrigger (${l0StopWritesTrigger}) must exceed l0CompactionTrigger (${l0CompactionTrigger})`,
     );
   }
+  if (options.vlogSegmentBytes !== undefined && options.vlogSegmentBytes > 2 ** 31) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option vlogSegmentBytes must be at most 2 GiB; got ${options.vlogSegmentBytes}`,
+    );
+  }
   return {
     dir: options.dir,
     syncWrites: options.syncWrites ?? false,
     memtableBytes,
     blockCacheBytes: positiveInt('blockCacheBytes', options.blockCacheBytes, 32 * MiB, 0),
     rowCacheBytes: positiveInt('rowCacheBytes', options.rowCacheBytes, 8 * MiB, 0),
+    valueThreshold: positiveInt('valueThreshold', options.valueThreshold, 2048, 1),
+    vlogSegmentBytes: positiveInt('vlogSegmentBytes', options.vlogSegmentBytes, 256 * MiB, 64 * 1024),
+    vlogGcIntervalMs: positiveInt('vlogGcIntervalMs', options.vlogGcIntervalMs, 10 * 60 * 1000, 0),
+    vlogGcDiscardRatio: ratio('vlogGcDiscardRatio', options.vlogGcDiscardRatio, 0.5),
     blockBytes: positiveInt('blockBytes', options.blockBytes, 8 * 1024, 256),
     compression,
     bloomBitsPerKey: positiveInt('bloomBitsPerKey', options.bloomBitsPerKey, 10),
     l0CompactionTrigger,
+    l0SlowdownWritesTrigger: positiveInt(
+      'l0SlowdownWritesTrigger',
+      options.l0SlowdownWritesTrigger,
+      Math.max(l0CompactionTrigger + 1, Math.min(12, l0StopWritesTrigger - 1)),
+    ),
     l0StopWritesTrigger,
     maxImmutableMemtables: positiveInt('maxImmutableMemtables', options.maxImmutableMemtables, 2),
     levelBaseBytes: positiveInt('levelBaseBytes', options.levelBaseBytes, 4 * memtableBytes, 1024),
@@ -198,4 +231,15 @@ function resolveThreads(options: OpenOptions): 0 | 1 {
     );
   }
   return threads;
+}
+
+function ratio(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) {
+    throw new InvalidArgumentError(
+      'InvalidArgument',
+      `option ${name} must be a number between 0 and 1; got ${value}`,
+    );
+  }
+  return value;
 }

@@ -14,6 +14,7 @@ import { readManifest, VersionSet, type VersionSetOptions } from '../manifest/ve
 import { Memtable } from '../memtable/memtable.js';
 import { TableReader } from '../sstable/table-reader.js';
 import { CURRENT_TMP_FILE, parseFileName, tableFileName, walFileName } from '../util/filenames.js';
+import { ValueLog } from '../vlog/value-log.js';
 import { readWalSegment, WalWriter } from '../wal/wal.js';
 import { DirLock } from './dir-lock.js';
 import { EngineCore } from './engine-core.js';
@@ -53,6 +54,7 @@ async function teardown(core: EngineCore): Promise<void> {
   core.tables.clear();
   await core.wal?.close().catch(() => undefined);
   await core.versions?.close().catch(() => undefined);
+  await core.vlog?.close().catch(() => undefined);
   core.lock?.release();
 }
 
@@ -135,6 +137,18 @@ async function openState(core: EngineCore): Promise<void> {
       );
     }
   }
+
+  const { log, removed } = await ValueLog.open({
+    vfs,
+    dir,
+    names,
+    deleted: core.versions.vlog.deleted,
+    segmentBytes: core.options.vlogSegmentBytes,
+    newFileNumber: () => core.versions.newFileNumber(),
+    readOnly,
+  });
+  core.vlog = log;
+  core.recovery.obsoleteFilesRemoved.push(...removed);
 
   await replayWal(core, parsed);
   if (!readOnly) await removeObsoleteFiles(core, parsed);

@@ -8,6 +8,7 @@ import { NUM_LEVELS } from '../manifest/version.js';
 import type { TornTail } from '../record/log-format.js';
 import type { BackgroundWork } from './background-work.js';
 import type { EngineCore } from './engine-core.js';
+import type { ValueLogGc, ValueLogGcStats } from './value-log-gc.js';
 import type { WritePipeline } from './write-pipeline.js';
 
 export interface LevelStats {
@@ -57,6 +58,8 @@ export interface EngineStats {
     queueBytes: number;
     stalls: number;
     stallMsTotal: number;
+    slowdowns: number;
+    slowdownMsTotal: number;
     stallReason: string;
     memtableRotations: number;
   };
@@ -84,6 +87,17 @@ export interface EngineStats {
     maxScore: number;
   };
   cache: { capacityBytes: number; usedBytes: number; hits: number; misses: number; hitRate: number };
+  rowCache: { capacityBytes: number; usedBytes: number; hits: number; misses: number; hitRate: number };
+  valueLog: {
+    threshold: number;
+    segments: number;
+    totalBytes: number;
+    activeSegment: number | null;
+    discardBytes: number;
+    bytesWritten: number;
+    recordsWritten: number;
+    gc: ValueLogGcStats;
+  };
   lsm: { levels: LevelStats[]; totalBytes: number; tables: number; obsoleteTablesDeleted: number };
   manifest: { file: string; bytes: number; rewrites: number; nextFileNumber: number; logNumber: number };
   versions: { lastVersion: string; visibleVersion: string; snapshots: number; oldestSnapshot: string | null };
@@ -104,8 +118,10 @@ export function collectStats(
   core: EngineCore,
   writes: WritePipeline,
   background: BackgroundWork,
+  gc: ValueLogGc,
 ): EngineStats {
   const version = core.versions.current;
+  const segments = core.vlog.list();
   const scores = levelScores(version, core.options);
   const targets = levelTargets(core.options);
   const levels: LevelStats[] = [];
@@ -183,6 +199,8 @@ export function collectStats(
       queueBytes: writes.queuedBytes,
       stalls: w.stalls,
       stallMsTotal: round(w.stallMsTotal),
+      slowdowns: w.slowdowns,
+      slowdownMsTotal: round(w.slowdownMsTotal),
       stallReason: w.stallReason,
       memtableRotations: w.rotations,
     },
@@ -215,6 +233,26 @@ export function collectStats(
       hits: cache.hits,
       misses: cache.misses,
       hitRate: cache.hits + cache.misses === 0 ? 0 : round(cache.hits / (cache.hits + cache.misses)),
+    },
+    rowCache: {
+      capacityBytes: core.rowCache.capacity,
+      usedBytes: core.rowCache.size,
+      hits: core.rowCache.hits,
+      misses: core.rowCache.misses,
+      hitRate:
+        core.rowCache.hits + core.rowCache.misses === 0
+          ? 0
+          : round(core.rowCache.hits / (core.rowCache.hits + core.rowCache.misses)),
+    },
+    valueLog: {
+      threshold: core.options.valueThreshold,
+      segments: segments.length,
+      totalBytes: segments.reduce((n, s) => n + s.size, 0),
+      activeSegment: core.vlog.activeSegment ?? null,
+      discardBytes: [...core.versions.vlog.discard.values()].reduce((n, b) => n + b, 0),
+      bytesWritten: core.vlog.bytesWritten,
+      recordsWritten: core.vlog.recordsWritten,
+      gc: { ...gc.stats, lastMs: round(gc.stats.lastMs) },
     },
     lsm: { levels, totalBytes, tables, obsoleteTablesDeleted: core.obsoleteTablesDeleted },
     manifest: {

@@ -14,6 +14,7 @@
  * too many memtables wait for flush or level 0 has too many tables.
  */
 
+import { levelScores } from '../compaction/picker.js';
 import { BackgroundError, ClosedError, InvalidArgumentError } from '../errors.js';
 import { entryKind, KIND_RANGE_DELETE } from '../keys/entry.js';
 import {
@@ -23,6 +24,7 @@ import {
   MAX_VERSION,
   VERSION_SUFFIX_BYTES,
 } from '../keys/internal-key.js';
+import type { Version } from '../manifest/version.js';
 import { Memtable } from '../memtable/memtable.js';
 import { RECORD_HEADER_BYTES, writeRecordHeader } from '../record/log-format.js';
 import { bloomHash } from '../sstable/bloom.js';
@@ -30,11 +32,13 @@ import { Arena } from '../util/arena.js';
 import {
   type EncodedBatch,
   encodeBatch,
+  type SeparatedValue,
   WAL_RECORD_WRITE_BATCH,
   type WriteToEncode,
 } from '../wal/batch-codec.js';
 import { WalWriter } from '../wal/wal.js';
 import type { EngineCore } from './engine-core.js';
+import type { ResolvedOptions } from './options.js';
 
 interface WriteRequest {
   kind: 'write';
@@ -51,7 +55,37 @@ interface RotateRequest {
   reject: (err: unknown) => void;
 }
 
-type Request = WriteRequest | RotateRequest;
+/** Writes decided at commit time, with no other write in between (value log GC rewrites). */
+interface ConditionalRequest {
+  kind: 'conditional';
+  prepare: () => WriteToEncode[];
+  resolve: (written: number) => void;
+  reject: (err: unknown) => void;
+}
+
+type Request = WriteRequest | RotateRequest | ConditionalRequest;
+
+/** Delay of a commit group while compaction is behind. */
+const SLOWDOWN_MS = 1;
+/** Compaction score (the most overdue level) at which writes slow down. */
+const SLOWDOWN_SCORE = 4;
+
+const debtByVersion = new WeakMap<Version, number>();
+
+/** The highest compaction score of `version`'s levels 1..5, computed once per version. */
+function compactionDebt(version: Version, options: ResolvedOptions): number {
+  let debt = debtByVersion.get(version);
+  if (debt === undefined) {
+    debt = Math.max(
+      0,
+      ...levelScores(version, options)
+        .filter((s) => s.level > 0)
+        .map((s) => s.score),
+    );
+    debtByVersion.set(version, debt);
+  }
+  return debt;
+}
 
 /** Most bytes one group writes to the WAL in one call. */
 const MAX_GROUP_BYTES = 4 << 20;
@@ -68,7 +102,10 @@ export interface WriteStats {
   syncMsTotal: number;
   stalls: number;
   stallMsTotal: number;
-  stallReason: 'none' | 'memtables' | 'level0';
+  stallReason: 'none' | 'memtables' | 'level0' | 'slowdown';
+  /** Commit groups delayed because compaction was falling behind. */
+  slowdowns: number;
+  slowdownMsTotal: number;
   rotations: number;
 }
 
@@ -94,6 +131,8 @@ export class WritePipeline {
     stalls: 0,
     stallMsTotal: 0,
     stallReason: 'none',
+    slowdowns: 0,
+    slowdownMsTotal: 0,
     rotations: 0,
   };
 
@@ -120,7 +159,7 @@ export class WritePipeline {
   write(writes: readonly WriteToEncode[], sync: boolean): Promise<void> {
     this.core.checkWritable();
     if (writes.length === 0) return Promise.resolve();
-    return this.submit(encodeBatch(writes, this.alloc), sync);
+    return this.submit(encodeBatch(writes, this.alloc, this.core.options.valueThreshold), sync);
   }
 
   private submit(batch: EncodedBatch, sync: boolean): Promise<void> {
@@ -146,6 +185,19 @@ export class WritePipeline {
       this.core.checkWritable();
     }
     return this.submit(batch, sync);
+  }
+
+  /**
+   * Runs `prepare` in the commit loop, where no other write can come between it and its result:
+   * it looks at the current state and returns what to write, which is committed (fsynced) as one
+   * request. Resolves with the number of writes made.
+   */
+  writeIfCurrent(prepare: () => WriteToEncode[]): Promise<number> {
+    this.core.checkWritable();
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ kind: 'conditional', prepare, resolve, reject });
+      this.kick();
+    });
   }
 
   /** Freezes the active memtable (if it holds anything) in write order. */
@@ -222,6 +274,27 @@ export class WritePipeline {
         }
         continue;
       }
+      if (head.kind === 'conditional') {
+        this.queue.shift();
+        try {
+          const writes = head.prepare();
+          if (writes.length > 0) {
+            const batch = encodeBatch(writes, this.alloc, core.options.valueThreshold);
+            const request: WriteRequest = {
+              kind: 'write',
+              batch,
+              sync: true,
+              resolve: () => {},
+              reject: () => {},
+            };
+            await this.commitGroup([request], batch.payload.length + RECORD_HEADER_BYTES, true);
+          }
+          head.resolve(writes.length);
+        } catch (err) {
+          head.reject(err);
+        }
+        continue;
+      }
       const group: WriteRequest[] = [];
       let bytes = 0;
       let sync = core.options.syncWrites;
@@ -272,6 +345,22 @@ export class WritePipeline {
       await new Promise<void>((resolve) => core.stallWaiters.push(resolve));
     }
     if (stalled) this.stats.stallMsTotal += performance.now() - started;
+    else if (core.options.autoCompaction && !core.closing && this.behind()) {
+      // Compaction is falling behind: slow writers down a little now rather than stop them later.
+      this.stats.stallReason = 'slowdown';
+      this.stats.slowdowns++;
+      const t0 = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, SLOWDOWN_MS));
+      this.stats.slowdownMsTotal += performance.now() - t0;
+    }
+  }
+
+  /** Whether level 0 or the compaction backlog is past the slowdown triggers. */
+  private behind(): boolean {
+    const core = this.core;
+    const version = core.versions.current;
+    if (version.levels[0]!.length >= core.options.l0SlowdownWritesTrigger) return true;
+    return compactionDebt(version, core.options) >= SLOWDOWN_SCORE;
   }
 
   private async commitGroup(group: WriteRequest[], bytes: number, sync: boolean): Promise<void> {
@@ -289,6 +378,26 @@ export class WritePipeline {
         e.key.writeBigUInt64BE(MAX_VERSION - nextVersion, e.key.length - 8);
       }
     }
+    // Values bound for the value log go first, so no WAL record ever points past them.
+    const separated: SeparatedValue[] = [];
+    for (const r of group) {
+      for (const v of r.batch.separated) {
+        v.entry.key.copy(
+          v.key,
+          v.key.length - VERSION_SUFFIX_BYTES,
+          v.entry.key.length - VERSION_SUFFIX_BYTES,
+        );
+        separated.push(v);
+      }
+    }
+    if (separated.length > 0) {
+      try {
+        await core.vlog.append(separated);
+      } catch (err) {
+        core.setBackgroundError(err);
+        throw err;
+      }
+    }
     // One header block for the group; each payload is written from where it was encoded.
     const headers = Buffer.allocUnsafe(group.length * RECORD_HEADER_BYTES);
     const chunks: Buffer[] = [];
@@ -301,6 +410,8 @@ export class WritePipeline {
       wal.appendSync(chunks, bytes);
       if (sync) {
         const t0 = performance.now();
+        // Any value a WAL record points at must be on disk before the record is.
+        await core.vlog.sync();
         await wal.sync();
         this.stats.syncs++;
         this.stats.syncMsTotal += performance.now() - t0;
@@ -343,6 +454,7 @@ export class WritePipeline {
     const core = this.core;
     const oldWal = core.wal!;
     try {
+      await core.vlog.sync();
       await oldWal.sync();
       const number = core.versions.newFileNumber();
       core.wal = await WalWriter.create(core.options.vfs, core.dir, number);

@@ -67,6 +67,22 @@ export interface WorkdirReport {
   };
   levels: LevelReport[];
   walSegments: { number: number; file: string; sizeBytes: number; replayed: boolean }[];
+  valueLog: {
+    /** Segments on disk, oldest first (each read-write open appends to a new one). */
+    segments: {
+      number: number;
+      file: string;
+      sizeBytes: number;
+      discardBytes: number;
+      discardRatio: number;
+    }[];
+    /** The newest segment and how far it is written: where the log's head was at last close. */
+    head: { segment: number; offset: number } | null;
+    /** Segments GC has deleted (from the manifest). */
+    collectedSegments: number;
+    /** Segments the manifest says were collected but are still on disk (removed at the next read-write open). */
+    pendingDeletes: number[];
+  };
   /** Engine files nothing references (removed by the next read-write open). */
   unreferenced: string[];
 }
@@ -118,6 +134,8 @@ export async function inspectWorkdir(dir: string, vfs: Vfs = nodeVfs): Promise<W
     levels.push({ level, tables, sizeBytes: tables.reduce((n, t) => n + t.sizeBytes, 0) });
   }
   const walSegments: WorkdirReport['walSegments'] = [];
+  const vlogSegments: WorkdirReport['valueLog']['segments'] = [];
+  const pendingDeletes: number[] = [];
   const unreferenced: string[] = [];
   const manifestName = `MANIFEST-${String(recovered.manifestNumber).padStart(6, '0')}`;
   for (const name of names.sort()) {
@@ -127,6 +145,20 @@ export async function inspectWorkdir(dir: string, vfs: Vfs = nodeVfs): Promise<W
       const replayed = p.number >= recovered.logNumber;
       walSegments.push({ number: p.number, file: name, sizeBytes: sizes.get(name) ?? 0, replayed });
       if (!replayed) unreferenced.push(name);
+    } else if (p.kind === 'vlog') {
+      const sizeBytes = sizes.get(name) ?? 0;
+      if (recovered.vlog.deleted.has(p.number)) {
+        pendingDeletes.push(p.number);
+        continue;
+      }
+      const discardBytes = recovered.vlog.discard.get(p.number) ?? 0;
+      vlogSegments.push({
+        number: p.number,
+        file: name,
+        sizeBytes,
+        discardBytes,
+        discardRatio: sizeBytes === 0 ? 0 : Math.round(Math.min(1, discardBytes / sizeBytes) * 1000) / 1000,
+      });
     } else if ((p.kind === 'table' && !live.has(p.number)) || p.kind === 'temp' || p.kind === 'currentTmp') {
       unreferenced.push(name);
     } else if (p.kind === 'manifest' && name !== manifestName) {
@@ -148,6 +180,15 @@ export async function inspectWorkdir(dir: string, vfs: Vfs = nodeVfs): Promise<W
     },
     levels,
     walSegments,
+    valueLog: {
+      segments: vlogSegments,
+      head:
+        vlogSegments.length === 0
+          ? null
+          : { segment: vlogSegments.at(-1)!.number, offset: vlogSegments.at(-1)!.sizeBytes },
+      collectedSegments: recovered.vlog.deleted.size,
+      pendingDeletes,
+    },
     unreferenced,
   };
 }

@@ -5,7 +5,7 @@
  * Older versions are never yielded. Synchronous; `db.iterate` wraps it as an async iterable.
  */
 
-import { entryKind, isExpired, KIND_PUT } from '../keys/entry.js';
+import { entryKind, isExpired, KIND_PUT, META_VALUE_POINTER } from '../keys/entry.js';
 import {
   encodeInternalKey,
   internalKeyCf,
@@ -29,6 +29,13 @@ export interface UserIteratorOptions {
   readVersion: bigint;
   nowMs: number;
   tombstones: readonly TombstoneIndex[];
+  /** Reads the value a value-log pointer stands for (a fresh buffer). */
+  resolvePointer: (key: Buffer, pointer: Buffer) => Buffer;
+}
+
+/** An owned copy of an entry's value (resolving a value-log pointer). */
+function ownedValue(o: UserIteratorOptions, key: Buffer, meta: number, value: Buffer): Buffer {
+  return meta & META_VALUE_POINTER ? o.resolvePointer(key, value) : copyOut(value);
 }
 
 /** One version of a key, as `scanVersions` yields it. */
@@ -116,8 +123,9 @@ export class UserIterator {
         const value = it.value();
         it.next();
         while (it.valid() && sameBaseKey(it.key(), key)) it.next();
-        if (this.visible(key, meta, expiresAt))
-          return [copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES), copyOut(value)];
+        if (this.visible(key, meta, expiresAt)) {
+          return [copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES), ownedValue(this.o, key, meta, value)];
+        }
       } else {
         // Backwards, versions of a key arrive oldest first: the last one at or below the read
         // version is the newest visible.
@@ -136,7 +144,10 @@ export class UserIterator {
           it.prev();
         }
         if (bestKey !== undefined && this.visible(bestKey, bestMeta, bestExpires)) {
-          return [copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES), copyOut(bestValue!)];
+          return [
+            copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES),
+            ownedValue(this.o, bestKey, bestMeta, bestValue!),
+          ];
         }
       }
     }
@@ -182,9 +193,9 @@ export class VersionIterator {
       return {
         key: copyOut(key, 1, key.length - VERSION_SUFFIX_BYTES),
         version,
-        meta,
+        meta: meta & ~META_VALUE_POINTER,
         expiresAt,
-        value: copyOut(value),
+        value: ownedValue(this.o, key, meta, value),
       };
     }
     return undefined;

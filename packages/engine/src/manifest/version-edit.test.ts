@@ -115,7 +115,7 @@ describe('version edit codec', () => {
     expect(() => decodeEdit(Buffer.from([0]))).toThrow(/unknown edit tag 0/);
     // after valid fields too
     const good = encodeEdit({ logNumber: 5, deletedFiles: [], newFiles: [] });
-    expect(() => decodeEdit(Buffer.concat([good, Buffer.from([7])]))).toThrow(/unknown edit tag 7/);
+    expect(() => decodeEdit(Buffer.concat([good, Buffer.from([42])]))).toThrow(/unknown edit tag 42/);
   });
 
   it('throws on truncated fields', () => {
@@ -149,5 +149,25 @@ describe('version edit codec', () => {
     p = writeVarint(lie, p, 3);
     p = writeVarint(lie, p, 200); // smallest key length
     expect(() => decodeEdit(lie.subarray(0, p + 2))).toThrow(/runs past/);
+  });
+});
+
+describe('value log fields', () => {
+  it('round-trip deleted segments and garbage counts', () => {
+    const edit = encodeEdit({
+      deletedFiles: [],
+      newFiles: [],
+      vlogDeleted: [4, 9],
+      vlogDiscard: [
+        { segment: 12, bytes: 4096 },
+        { segment: 13, bytes: 1 },
+      ],
+    });
+    const back = decodeEdit(edit);
+    expect(back.vlogDeleted).toEqual([4, 9]);
+    expect(back.vlogDiscard).toEqual([
+      { segment: 12, bytes: 4096 },
+      { segment: 13, bytes: 1 },
+    ]);
   });
 });

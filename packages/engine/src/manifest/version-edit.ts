@@ -10,6 +10,9 @@
  *            bv maxVersion, v entries, v deletions, v rangeDeletions, v rawKeyBytes,
  *            v rawValueBytes, v createdAtMs
  *     tag 6  (no body)           this record is a full snapshot (the first record of a manifest)
+ *     tag 7  v   segment          value log segment deleted by GC
+ *     tag 8  v segment, v bytes   garbage found in a value log segment (compaction dropped
+ *                                 entries pointing into it); adds up across edits
  */
 
 import { readBigVarint, readVarint, VarintError, writeBigVarint, writeVarint } from '../util/varint.js';
@@ -38,6 +41,8 @@ export interface VersionEdit {
   deletedFiles: { level: number; number: number }[];
   newFiles: { level: number; file: FileMetadata }[];
   isSnapshot?: boolean;
+  vlogDeleted?: number[];
+  vlogDiscard?: { segment: number; bytes: number }[];
 }
 
 const TAG_LOG_NUMBER = 1;
@@ -46,6 +51,8 @@ const TAG_LAST_VERSION = 3;
 const TAG_DELETED_FILE = 4;
 const TAG_NEW_FILE = 5;
 const TAG_SNAPSHOT = 6;
+const TAG_VLOG_DELETED = 7;
+const TAG_VLOG_DISCARD = 8;
 
 export function emptyEdit(): VersionEdit {
   return { deletedFiles: [], newFiles: [] };
@@ -55,6 +62,7 @@ export function encodeEdit(edit: VersionEdit): Buffer {
   let size = 64;
   for (const { file } of edit.newFiles) size += file.smallest.length + file.largest.length + 128;
   size += edit.deletedFiles.length * 24;
+  size += ((edit.vlogDeleted?.length ?? 0) + (edit.vlogDiscard?.length ?? 0)) * 24;
   const out = Buffer.allocUnsafe(size);
   let p = 0;
   if (edit.isSnapshot) out[p++] = TAG_SNAPSHOT;
@@ -69,6 +77,15 @@ export function encodeEdit(edit: VersionEdit): Buffer {
   if (edit.lastVersion !== undefined) {
     out[p++] = TAG_LAST_VERSION;
     p = writeBigVarint(out, p, edit.lastVersion);
+  }
+  for (const n of edit.vlogDeleted ?? []) {
+    out[p++] = TAG_VLOG_DELETED;
+    p = writeVarint(out, p, n);
+  }
+  for (const d of edit.vlogDiscard ?? []) {
+    out[p++] = TAG_VLOG_DISCARD;
+    p = writeVarint(out, p, d.segment);
+    p = writeVarint(out, p, d.bytes);
   }
   for (const d of edit.deletedFiles) {
     out[p++] = TAG_DELETED_FILE;
@@ -137,6 +154,14 @@ export function decodeEdit(data: Buffer): VersionEdit {
         case TAG_LAST_VERSION:
           edit.lastVersion = big();
           break;
+        case TAG_VLOG_DELETED:
+          edit.vlogDeleted = [...(edit.vlogDeleted ?? []), num()];
+          break;
+        case TAG_VLOG_DISCARD: {
+          const segment = num();
+          edit.vlogDiscard = [...(edit.vlogDiscard ?? []), { segment, bytes: num() }];
+          break;
+        }
         case TAG_DELETED_FILE: {
           const level = num();
           edit.deletedFiles.push({ level, number: num() });

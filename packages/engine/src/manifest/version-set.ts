@@ -38,9 +38,26 @@ export interface RecoveredManifest {
   logNumber: number;
   nextFileNumber: number;
   lastVersion: bigint;
+  vlog: VlogState;
   validEnd: number;
   edits: number;
   tornTail?: TornTail;
+}
+
+/** What the manifest knows of the value log: segments GC deleted, garbage found per segment. */
+export interface VlogState {
+  deleted: Set<number>;
+  discard: Map<number, number>;
+}
+
+/** Folds an edit's value log changes into `state`. */
+function applyVlogEdit(state: VlogState, edit: VersionEdit): void {
+  for (const d of edit.vlogDiscard ?? [])
+    state.discard.set(d.segment, (state.discard.get(d.segment) ?? 0) + d.bytes);
+  for (const n of edit.vlogDeleted ?? []) {
+    state.deleted.add(n);
+    state.discard.delete(n);
+  }
 }
 
 /** Reads and replays the manifest CURRENT names, without changing anything on disk. */
@@ -66,6 +83,7 @@ export async function readManifest(vfs: Vfs, dir: string): Promise<RecoveredMani
   let logNumber = 0;
   let nextFileNumber = 0;
   let lastVersion = 0n;
+  const vlog: VlogState = { deleted: new Set(), discard: new Map() };
   for (const record of scan.records) {
     if (record.type !== MANIFEST_RECORD_EDIT) {
       throw new CorruptionError(path, record.offset, `unknown manifest record type ${record.type}`);
@@ -80,6 +98,7 @@ export async function readManifest(vfs: Vfs, dir: string): Promise<RecoveredMani
     if (edit.logNumber !== undefined) logNumber = Math.max(logNumber, edit.logNumber);
     if (edit.nextFileNumber !== undefined) nextFileNumber = Math.max(nextFileNumber, edit.nextFileNumber);
     if (edit.lastVersion !== undefined && edit.lastVersion > lastVersion) lastVersion = edit.lastVersion;
+    applyVlogEdit(vlog, edit);
   }
   const manifestNumber = Number(name.slice('MANIFEST-'.length));
   const result: RecoveredManifest = {
@@ -88,6 +107,7 @@ export async function readManifest(vfs: Vfs, dir: string): Promise<RecoveredMani
     logNumber,
     nextFileNumber: Math.max(nextFileNumber, manifestNumber + 1),
     lastVersion,
+    vlog,
     validEnd: scan.validEnd,
     edits: scan.records.length,
   };
@@ -113,6 +133,8 @@ export class VersionSet {
   nextFileNumber = 2;
   /** Highest default-CF version recorded in the manifest. */
   lastVersion = 0n;
+  /** Value log state (see `VlogState`). */
+  vlog: VlogState = { deleted: new Set(), discard: new Map() };
   manifestRewrites = 0;
 
   private constructor(options: VersionSetOptions) {
@@ -129,6 +151,7 @@ export class VersionSet {
     set.logNumber = recovered.logNumber;
     set.nextFileNumber = recovered.nextFileNumber;
     set.lastVersion = recovered.lastVersion;
+    set.vlog = recovered.vlog;
     set.manifestSize = recovered.validEnd;
     set.install(set.makeVersion(recovered.levels));
     return set;
@@ -250,6 +273,7 @@ export class VersionSet {
       this.manifestSize += record.length;
       if (edit.logNumber !== undefined) this.logNumber = edit.logNumber;
       this.lastVersion = edit.lastVersion;
+      applyVlogEdit(this.vlog, edit);
       const version = this.makeVersion(levels);
       this.install(version);
       // The edit is durable and installed, so it must not be reported as failed: callers undo their
@@ -268,6 +292,8 @@ export class VersionSet {
     edit.nextFileNumber = this.nextFileNumber;
     edit.lastVersion = this.lastVersion;
     for (const { level, file } of this.currentVersion.allFiles()) edit.newFiles.push({ level, file });
+    edit.vlogDeleted = [...this.vlog.deleted].sort((a, b) => a - b);
+    edit.vlogDiscard = [...this.vlog.discard].map(([segment, bytes]) => ({ segment, bytes }));
     return edit;
   }
 

@@ -4,7 +4,16 @@
  * workdir.
  */
 
-export type FileKind = 'wal' | 'table' | 'manifest' | 'current' | 'currentTmp' | 'lock' | 'mode' | 'temp';
+export type FileKind =
+  | 'wal'
+  | 'table'
+  | 'vlog'
+  | 'manifest'
+  | 'current'
+  | 'currentTmp'
+  | 'lock'
+  | 'mode'
+  | 'temp';
 
 export const CURRENT_FILE = 'CURRENT';
 export const CURRENT_TMP_FILE = 'CURRENT.tmp';
@@ -44,6 +53,8 @@ export function parseFileName(name: string): ParsedFileName | undefined {
   if (m) return { kind: 'wal', number: Number(m[1]) };
   m = /^(\d{6,})\.sst$/.exec(name);
   if (m) return { kind: 'table', number: Number(m[1]) };
+  m = /^(\d{6,})\.vlog$/.exec(name);
+  if (m) return { kind: 'vlog', number: Number(m[1]) };
   m = /^MANIFEST-(\d{6,})$/.exec(name);
   if (m) return { kind: 'manifest', number: Number(m[1]) };
   m = /^(\d{6,})\.sst\.tmp$/.exec(name);

@@ -8,9 +8,18 @@
  * `expiresAt` is present only when the meta byte has the expiry bit.
  */
 
-import { type Entry, type EntryKind, isValidMeta, META_HAS_EXPIRY, makeMeta } from '../keys/entry.js';
+import {
+  type Entry,
+  type EntryKind,
+  isValidMeta,
+  KIND_PUT,
+  META_HAS_EXPIRY,
+  META_VALUE_POINTER,
+  makeMeta,
+} from '../keys/entry.js';
 import { INTERNAL_KEY_OVERHEAD, isValidInternalKey, MAX_VERSION } from '../keys/internal-key.js';
 import { readVarint, VarintError, varintLength, writeVarint } from '../util/varint.js';
+import { POINTER_BYTES, recordPayloadBytes, writeRecordPayload } from '../vlog/vlog-format.js';
 
 export const WAL_RECORD_WRITE_BATCH = 1;
 
@@ -106,6 +115,18 @@ export interface WriteToEncode {
   version: bigint | undefined;
 }
 
+/** A value that goes to the value log: its record payload and where its pointer goes. */
+export interface SeparatedValue {
+  /** Record payload (see `vlog-format.ts`); its key copy is stamped with the entry's version. */
+  payload: Buffer;
+  /** The internal key inside `payload`. */
+  key: Buffer;
+  /** The entry's value: 12 bytes of the WAL payload that the pointer is written into. */
+  pointer: Buffer;
+  /** The WAL entry whose version `key` must match. */
+  entry: Entry;
+}
+
 export interface EncodedBatch {
   /** The WAL batch payload. */
   payload: Buffer;
@@ -113,29 +134,37 @@ export interface EncodedBatch {
   entries: Entry[];
   /** Entries written without a version: the commit stamps their key suffix in place. */
   unstamped: Entry[];
+  /** Values at or above the separation threshold, bound for the value log. */
+  separated: SeparatedValue[];
 }
 
 /**
  * Encodes writes straight into one batch payload: the only copy of their bytes the write path
  * makes. Memtable entries are views into the payload, which is what the WAL holds as well.
+ * A put whose value is at least `valueThreshold` bytes keeps only a pointer in the payload; its
+ * value is copied into a value-log record instead.
  */
 export function encodeBatch(
   writes: readonly WriteToEncode[],
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafe,
+  valueThreshold = Number.POSITIVE_INFINITY,
 ): EncodedBatch {
   let size = varintLength(writes.length);
   for (const w of writes) {
     const keyLen = w.key.length + INTERNAL_KEY_OVERHEAD;
-    size += 1 + varintLength(keyLen) + keyLen + varintLength(w.value.length) + w.value.length;
+    const stored = isSeparated(w, valueThreshold) ? POINTER_BYTES : w.value.length;
+    size += 1 + varintLength(keyLen) + keyLen + varintLength(stored) + stored;
     if (w.expiresAt > 0) size += varintLength(w.expiresAt);
   }
   const payload = alloc(size);
   const entries: Entry[] = new Array(writes.length);
   const unstamped: Entry[] = [];
+  const separated: SeparatedValue[] = [];
   let pos = writeVarint(payload, 0, writes.length);
   for (let i = 0; i < writes.length; i++) {
     const w = writes[i]!;
-    const meta = makeMeta(w.kind, w.expiresAt);
+    const toLog = isSeparated(w, valueThreshold);
+    const meta = makeMeta(w.kind, w.expiresAt) | (toLog ? META_VALUE_POINTER : 0);
     payload[pos++] = meta;
     const keyLen = w.key.length + INTERNAL_KEY_OVERHEAD;
     pos = writeVarint(payload, pos, keyLen);
@@ -146,17 +175,32 @@ export function encodeBatch(
     payload.writeBigUInt64BE(MAX_VERSION - (w.version ?? 0n), pos);
     pos += 8;
     if (meta & META_HAS_EXPIRY) pos = writeVarint(payload, pos, w.expiresAt);
-    pos = writeVarint(payload, pos, w.value.length);
-    payload.set(w.value, pos);
+    const stored = toLog ? POINTER_BYTES : w.value.length;
+    pos = writeVarint(payload, pos, stored);
+    if (!toLog) payload.set(w.value, pos);
     const entry: Entry = {
       key: payload.subarray(keyStart, keyStart + keyLen),
       meta,
       expiresAt: w.expiresAt,
-      value: payload.subarray(pos, pos + w.value.length),
+      value: payload.subarray(pos, pos + stored),
     };
-    pos += w.value.length;
+    pos += stored;
     entries[i] = entry;
     if (w.version === undefined) unstamped.push(entry);
+    if (toLog) {
+      const record = Buffer.allocUnsafe(recordPayloadBytes(keyLen, w.value.length));
+      const keyAt = writeRecordPayload(record, 0, entry.key, w.value);
+      separated.push({
+        payload: record,
+        key: record.subarray(keyAt, keyAt + keyLen),
+        pointer: entry.value,
+        entry,
+      });
+    }
   }
-  return { payload, entries, unstamped };
+  return { payload, entries, unstamped, separated };
+}
+
+function isSeparated(w: WriteToEncode, threshold: number): boolean {
+  return w.kind === KIND_PUT && w.value.length >= threshold;
 }

@@ -32,6 +32,10 @@ export interface CrashRunOptions {
 
 export interface CrashRunSummary {
   cycles: number;
+  /** Background work the children completed before being killed (summed over cycles). */
+  flushes: number;
+  compactions: number;
+  vlogSegmentsCollected: number;
   acknowledged: number;
   inFlightApplied: number;
   inFlightLost: number;
@@ -40,6 +44,7 @@ export interface CrashRunSummary {
 
 type JournalEntry =
   | { t: 'ready'; pid: number }
+  | { t: 'stats'; flushes: number; compactions: number; gcDeleted: number }
   | { t: 'begin'; w: number; seq: number; op: CrashOp }
   | { t: 'ack'; w: number; seq: number };
 
@@ -90,6 +95,9 @@ export async function runCrashCycles(o: CrashRunOptions): Promise<CrashRunSummar
   const rand = prng(o.seed);
   const summary: CrashRunSummary = {
     cycles: 0,
+    flushes: 0,
+    compactions: 0,
+    vlogSegmentsCollected: 0,
     acknowledged: 0,
     inFlightApplied: 0,
     inFlightLost: 0,
@@ -110,9 +118,16 @@ export async function runCrashCycles(o: CrashRunOptions): Promise<CrashRunSummar
     rmSync(journal, { force: true });
     const ops: CrashOp[][] = Array.from({ length: writers }, () => []);
     const acked = new Array<number>(writers).fill(-1);
+    let last: Extract<JournalEntry, { t: 'stats' }> | undefined;
     for (const e of entries) {
       if (e.t === 'begin') ops[e.w]![e.seq] = e.op;
       else if (e.t === 'ack') acked[e.w] = e.seq;
+      else if (e.t === 'stats') last = e;
+    }
+    if (last !== undefined) {
+      summary.flushes += last.flushes;
+      summary.compactions += last.compactions;
+      summary.vlogSegmentsCollected += last.gcDeleted;
     }
 
     const db = await open({ dir: o.dir, ...crashDbOptions });

@@ -18,6 +18,11 @@ export const crashDbOptions: Omit<OpenOptions, 'dir'> = {
   levelBaseBytes: 128 * 1024,
   targetFileBytes: 32 * 1024,
   maxManifestBytes: 4 * 1024,
+  // About half the values (0-600 bytes) go to the value log, and GC runs often.
+  valueThreshold: 300,
+  vlogSegmentBytes: 128 * 1024,
+  vlogGcIntervalMs: 150,
+  vlogGcDiscardRatio: 0.3,
 };
 
 const KEYS_PER_WRITER = 20;

@@ -26,6 +26,16 @@ function log(entry: object): void {
 
 const db = await open({ dir: dir!, ...crashDbOptions });
 log({ t: 'ready', pid: process.pid });
+// Background work counters, so the parent can tell what was running when the kill came.
+setInterval(() => {
+  const s = db.stats();
+  log({
+    t: 'stats',
+    flushes: s.flush.completed,
+    compactions: s.compaction.runs,
+    gcDeleted: s.valueLog.gc.segmentsDeleted,
+  });
+}, 50).unref();
 
 async function runWriter(w: number): Promise<void> {
   const rand = prng(seed * 31 + w);
