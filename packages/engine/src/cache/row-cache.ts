@@ -4,32 +4,42 @@
  * cache. It only serves reads of the latest state; the write path invalidates a key when any
  * write to it is applied, and a range delete clears the cache, so it never returns a stale value.
  * One slot per 32-bit key hash (a colliding key replaces the slot's entry); CLOCK eviction within
- * a byte budget.
+ * a byte budget. A key is admitted on its second miss (a bitmap "doorkeeper" remembers the
+ * first), so keys read once do not pay for a copy nor push out hot rows.
  */
 
 import { compareRange } from '../keys/internal-key.js';
+import { ClockCache } from './clock-cache.js';
 
 interface Row {
   /** Base key (column family + user key), owned. */
   base: Buffer;
   value: Buffer;
   expiresAt: number;
-  bytes: number;
+  chargeBytes: number;
   referenced: boolean;
 }
+
+/** Doorkeeper size: 2^19 bits (64 KiB). */
+const DOORKEEPER_BITS = 1 << 19;
+const DOORKEEPER_MASK = DOORKEEPER_BITS - 1;
+/** First sightings before the doorkeeper forgets them all (keeps its false positives rare). */
+const DOORKEEPER_RESET = DOORKEEPER_BITS >>> 3;
 
 /** Bookkeeping bytes per row on top of key and value. */
 const ROW_OVERHEAD_BYTES = 96;
 
 export class RowCache {
   private readonly capacityBytes: number;
-  private readonly rows = new Map<number, Row>();
-  private usedBytes = 0;
+  private readonly rows: ClockCache<number, Row>;
+  private readonly doorkeeper = new Uint32Array(DOORKEEPER_BITS >>> 5);
+  private firstSightings = 0;
   hits = 0;
   misses = 0;
 
   constructor(capacityBytes: number) {
     this.capacityBytes = capacityBytes;
+    this.rows = new ClockCache(capacityBytes);
   }
 
   get enabled(): boolean {
@@ -37,7 +47,7 @@ export class RowCache {
   }
 
   get size(): number {
-    return this.usedBytes;
+    return this.rows.size;
   }
 
   get capacity(): number {
@@ -46,7 +56,7 @@ export class RowCache {
 
   /** The cached row of `key[0, baseLength)` (hash `hash`), if present and not expired at `nowMs`. */
   get(key: Uint8Array, baseLength: number, hash: number, nowMs: number): Row | undefined {
-    const row = this.rows.get(hash);
+    const row = this.rows.peek(hash);
     if (
       row === undefined ||
       row.base.length !== baseLength ||
@@ -61,44 +71,43 @@ export class RowCache {
     return row;
   }
 
-  /** Caches `value` as the latest value of `key[0, baseLength)`; copies both. */
+  /**
+   * Offers `value` as the latest value of `key[0, baseLength)`: admitted (copied) if the key was
+   * offered before since the doorkeeper was last cleared.
+   */
   set(key: Uint8Array, baseLength: number, hash: number, value: Uint8Array, expiresAt: number): void {
     const bytes = baseLength + value.length + ROW_OVERHEAD_BYTES;
     if (bytes > this.capacityBytes >>> 4) return;
-    this.invalidate(hash);
-    const row: Row = {
-      base: Buffer.from(key.subarray(0, baseLength)),
-      value: Buffer.from(value),
-      expiresAt,
-      bytes,
-      referenced: false,
-    };
-    this.rows.set(hash, row);
-    this.usedBytes += bytes;
-    while (this.usedBytes > this.capacityBytes) {
-      const oldest = this.rows.entries().next();
-      if (oldest.done) break;
-      const [h, candidate] = oldest.value;
-      this.rows.delete(h);
-      if (candidate.referenced && candidate !== row) {
-        candidate.referenced = false;
-        this.rows.set(h, candidate);
-        continue;
+    const bit = hash & DOORKEEPER_MASK;
+    const word = bit >>> 5;
+    const mask = 1 << (bit & 31);
+    if ((this.doorkeeper[word]! & mask) === 0) {
+      this.doorkeeper[word] = this.doorkeeper[word]! | mask;
+      if (++this.firstSightings >= DOORKEEPER_RESET) {
+        this.doorkeeper.fill(0);
+        this.firstSightings = 0;
       }
-      this.usedBytes -= candidate.bytes;
+      return;
     }
+    // One allocation for key and value.
+    const copy = Buffer.allocUnsafe(baseLength + value.length);
+    copy.set(key.subarray(0, baseLength), 0);
+    copy.set(value, baseLength);
+    this.rows.set(hash, {
+      base: copy.subarray(0, baseLength),
+      value: copy.subarray(baseLength),
+      expiresAt,
+      chargeBytes: bytes,
+      referenced: false,
+    });
   }
 
   /** Forgets the row in slot `hash` (a write to that key is being applied). */
   invalidate(hash: number): void {
-    const row = this.rows.get(hash);
-    if (row === undefined) return;
     this.rows.delete(hash);
-    this.usedBytes -= row.bytes;
   }
 
   clear(): void {
     this.rows.clear();
-    this.usedBytes = 0;
   }
 }

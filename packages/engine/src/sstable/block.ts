@@ -89,6 +89,11 @@ export class Block {
   get byteSize(): number {
     return this.data.length + 8 * this.count + 128;
   }
+
+  /** What the block cache charges for it. */
+  get chargeBytes(): number {
+    return this.byteSize;
+  }
 }
 
 /** Cursor over one block. Positions are entry indexes; -1 or `count` means invalid. */

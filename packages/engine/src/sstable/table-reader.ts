@@ -173,6 +173,24 @@ export class TableReader {
   }
 
   /**
+   * Block `i` for a point lookup, which uses the block only until it returns. A block seen for
+   * the first time is read into a scratch buffer and not cached: most blocks a point read misses
+   * on are never asked for again (the row cache keeps hot keys), and caching them costs an
+   * allocation each and pushes out blocks that are. A block asked for again is cached.
+   */
+  private readBlockForLookup(i: number): Block {
+    const key = blockCacheKey(this.fileNumber, i);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    if (this.cache.admit(key)) return this.readBlock(i);
+    const h = this.handles[i]!;
+    this.blockReads++;
+    const raw = this.cache.scratch(h.size + BLOCK_TRAILER_BYTES);
+    readInto(this.file, raw, h.offset);
+    return new Block(decodeBlock(raw, this.path, h.offset), this.path, h.offset);
+  }
+
+  /**
    * Block `i`'s stored bytes from the iterator's readahead window, reading a new window when a
    * walk reaches a block past the current one: one read call for several blocks instead of one
    * each. Blocks cut from a window share its memory, and adjacent blocks of a scan tend to stay
@@ -203,7 +221,7 @@ export class TableReader {
   get(seekKey: Buffer): PointResult | undefined {
     const blockIndex = this.index.lowerBound(seekKey);
     if (blockIndex >= this.handles.length) return undefined;
-    const block = this.readBlock(blockIndex);
+    const block = this.readBlockForLookup(blockIndex);
     const i = block.lowerBound(seekKey);
     if (i >= block.count) return undefined;
     const start = block.keyStart[i]!;
@@ -267,16 +285,25 @@ export class TableReader {
 
 function readExact(file: VfsFile, offset: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);
+  readInto(file, buf, offset);
+  return buf;
+}
+
+/** Fills all of `buf` from `file` at `offset`; a short read means the file is damaged. */
+function readInto(file: VfsFile, buf: Buffer, offset: number): void {
   let n: number;
   try {
     n = file.readAt(buf, offset);
   } catch (err) {
     throw new IoError('read', file.path, err);
   }
-  if (n !== length) {
-    throw new CorruptionError(file.path, offset, `short read: wanted ${length} bytes, file ends after ${n}`);
+  if (n !== buf.length) {
+    throw new CorruptionError(
+      file.path,
+      offset,
+      `short read: wanted ${buf.length} bytes, file ends after ${n}`,
+    );
   }
-  return buf;
 }
 
 /** Two-level iterator: the index picks a data block, the block iterator walks it. */
