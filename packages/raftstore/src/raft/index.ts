@@ -1,0 +1,11 @@
+export { enterJoint, isLeaveJoint } from './confchange/conf-change-v2.js';
+export type { RaftConfig } from './config.js';
+export * from './describe.js';
+export { type ProposalDropReason, RaftAssertionError, RaftError, type RaftErrorCode } from './errors.js';
+export { type RaftLogger, silentLogger } from './logger.js';
+export { MemoryStorage } from './memory-storage.js';
+export { NONE, Raft, type ReadState, type SoftState, StateType } from './raft.js';
+export { type ProgressStatus, RawNode, type Ready, type Status } from './raw-node.js';
+export { ReadOnlyOption } from './read-only.js';
+export { entrySizeBytes, type InitialState, type Storage } from './storage.js';
+export { ProgressState } from './tracker/progress.js';
