@@ -38,7 +38,11 @@ export interface RaftConfig {
   readOnlyOption?: ReadOnlyOption;
   /** Followers drop proposals instead of forwarding them to the leader. Default false. */
   disableProposalForwarding?: boolean;
-  /** A leader that applies its own removal from the voters steps down. Default true. */
+  /**
+   * A leader that applies its own removal (or demotion) steps down at once. Default false: it keeps
+   * leading without accepting proposals and hands leadership to a voter of the new configuration,
+   * which cannot stall the group the way stepping down can (see Raft.switchToConfig).
+   */
   stepDownOnRemoval?: boolean;
   logger?: RaftLogger;
   /** Uniform integer in [0, n): randomizes election timeouts. Inject a seeded one for determinism. */
@@ -79,7 +83,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     preVote: c.preVote ?? true,
     readOnlyOption: c.readOnlyOption ?? ReadOnlyOption.Safe,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
-    stepDownOnRemoval: c.stepDownOnRemoval ?? true,
+    stepDownOnRemoval: c.stepDownOnRemoval ?? false,
     logger: c.logger,
     random: c.random,
   };

@@ -1,9 +1,11 @@
 import {
+  ConfChangeTransition,
   type ConfChangeV2,
   type ConfState,
   decodeConfChangeV2,
   type Entry,
   EntryType,
+  encodeConfChangeV2,
   type HardState,
   type Message,
   MessageType,
@@ -173,12 +175,15 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
+    // A commit index past the log means entries the node acknowledged were lost: refuse to run.
     invariant(
-      hs.commit >= this.raftLog.committed && hs.commit <= this.raftLog.lastIndex(),
+      hs.commit <= this.raftLog.lastIndex(),
       () =>
         `${this.id} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
     );
-    this.raftLog.committed = hs.commit;
+    // A commit index below the snapshot is fine: commit-only hard state changes need not be synced,
+    // while a local snapshot (of applied, hence committed, entries) is; the snapshot is the proof.
+    if (hs.commit > this.raftLog.committed) this.raftLog.committed = hs.commit;
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -268,7 +273,15 @@ export class Raft {
       throw err;
     }
     invariant(snapshot.metadata.index !== 0n, () => `need non-empty snapshot to send to ${to}`);
-    const { index, term } = snapshot.metadata;
+    const { index, term, confState: cs } = snapshot.metadata;
+    if (![cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext].some((ids) => ids.includes(to))) {
+      // Taken before `to` joined: the follower would refuse it, and we would resend it forever.
+      // Wait for Storage to offer a newer snapshot (the application should make one on demand).
+      this.logger.warn(
+        `${this.id} not sending snapshot [index: ${index}] to ${to}: it predates ${to} joining the configuration`,
+      );
+      return false;
+    }
     this.logger.debug(
       `${this.id} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot[index: ${index}, term: ${term}] to ${to} [${pr}]`,
     );
@@ -458,6 +471,8 @@ export class Raft {
       if (this.state === StateType.Leader && this.leadTransferee !== NONE) this.abortLeaderTransfer();
     }
     if (this.state !== StateType.Leader) return;
+    const self = this.trk.progress.get(this.id);
+    if ((!self || self.isLearner) && !this.cfg.stepDownOnRemoval) this.handOffLeadership();
     if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.step(newMessage({ type: MessageType.Beat, from: this.id }));
@@ -856,11 +871,22 @@ export class Raft {
     }
     // With at most one change in flight, the configuration it will apply to is the current one,
     // so a change that would be rejected at apply time can be refused now.
+    let next: ConfigAndProgress;
     try {
-      this.computeConfChange(cc);
+      next = this.computeConfChange(cc);
     } catch (err) {
       if (err instanceof RaftError) return { reason: 'InvalidConfChange', message: err.message };
       throw err;
+    }
+    // The leader may not remove or demote itself: if it failed before the remaining voters learned
+    // the change committed, they would still need its vote, which it refuses while its log is
+    // longer, and it would no longer campaign - the group would stall. Transfer leadership first.
+    // (Leaving a joint config is exempt: it must always be possible; see handOffLeadership.)
+    if (!wantsLeaveJoint && !next.config.voters.incoming.has(this.id)) {
+      return {
+        reason: 'InvalidConfChange',
+        message: `the change removes or demotes the leader ${this.id}; transfer leadership first`,
+      };
     }
     return undefined;
   }
@@ -1173,9 +1199,13 @@ export class Raft {
     const pr = this.trk.progress.get(this.id);
     this.isLearner = pr?.isLearner ?? false;
     if ((pr === undefined || this.isLearner) && this.state === StateType.Leader) {
-      // We were removed or demoted while leading. Stepping down lets the remaining voters elect
-      // a leader; otherwise we keep replicating (so the change commits) but accept no proposals.
+      // We were removed or demoted while leading. By default we keep leading, accepting no
+      // proposals, so the remaining voters learn that the change committed, and hand leadership
+      // to one of them. Stepping down at once (stepDownOnRemoval) can stall the group: a voter
+      // that has not learned the change committed still needs our vote, which we refuse while
+      // our log is longer, and we no longer campaign.
       if (this.cfg.stepDownOnRemoval) this.becomeFollower(this.term, NONE);
+      else this.handOffLeadership();
       return cs;
     }
     if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;
@@ -1192,7 +1222,58 @@ export class Raft {
     return cs;
   }
 
+  /**
+   * Called after entries were applied (RawNode.advance). A leader in a joint configuration that is
+   * to be left automatically proposes leaving it once the change that entered it is applied. If
+   * the proposal is refused (a leader transfer is in progress), the next apply retries.
+   */
+  maybeAutoLeaveJoint(): void {
+    if (!this.trk.config.autoLeave || this.state !== StateType.Leader) return;
+    if (this.raftLog.applied < this.pendingConfIndex) return;
+    // The empty ConfChangeV2 leaves the joint config; with no payload, no size limit refuses it.
+    const leave: ConfChangeV2 = { transition: ConfChangeTransition.Auto, changes: [], context: EMPTY };
+    const entry: Entry = {
+      term: 0n,
+      index: 0n,
+      type: EntryType.ConfChangeV2,
+      data: encodeConfChangeV2(leave),
+    };
+    try {
+      this.step(newMessage({ type: MessageType.Prop, from: this.id, entries: [entry] }));
+    } catch (err) {
+      if (!(err instanceof RaftError && err.code === 'ProposalDropped')) throw err;
+      this.logger.debug(
+        `${this.id} not initiating automatic transition out of joint configuration ${this.trk.config}: ${err.message}`,
+      );
+      return;
+    }
+    this.logger.info(
+      `${this.id} initiating automatic transition out of joint configuration ${this.trk.config}`,
+    );
+  }
+
   // --- leader transfer ----------------------------------------------------------------------------
+
+  /**
+   * A leader that is no longer a voter transfers leadership to the voter of the configuration
+   * whose log is most complete (lowest id on ties). Retried every heartbeat until one takes over.
+   */
+  private handOffLeadership(): void {
+    if (this.state !== StateType.Leader || this.leadTransferee !== NONE) return;
+    let best = NONE;
+    let bestMatch = -1n;
+    for (const id of this.trk.config.voters.incoming.sorted()) {
+      const pr = this.trk.progress.get(id);
+      if (id === this.id || !pr || pr.isLearner) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === NONE) return;
+    this.logger.info(`${this.id} is no longer a voter; handing leadership to ${best}`);
+    this.stepLeader(newMessage({ type: MessageType.TransferLeader, from: best }));
+  }
 
   private sendTimeoutNow(to: bigint): void {
     this.send(newMessage({ type: MessageType.TimeoutNow, to }));

@@ -288,6 +288,7 @@ export class RawNode {
       log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
       this.raft.reduceUncommittedSize(payloadSizeBytes(rd.committedEntries));
     }
+    if (rd.snapshot || rd.committedEntries.length > 0) this.raft.maybeAutoLeaveJoint();
   }
 
   status(): Status {

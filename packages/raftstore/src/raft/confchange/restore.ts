@@ -1,4 +1,6 @@
 import { type ConfChangeSingle, ConfChangeType, type ConfState } from '@nokv/proto';
+import { RaftError } from '../errors.js';
+import { sortIds } from '../quorum/majority-config.js';
 import { Changer, type ConfigAndProgress, emptyConfig } from './changer.js';
 
 /**
@@ -31,9 +33,28 @@ export function restoreConfig(
   if (outgoing.length === 0) {
     // Not joint: one change at a time, each a valid simple change.
     for (const cc of incoming) step((c) => c.simple([cc]));
-    return current;
+  } else {
+    for (const cc of outgoing) step((c) => c.simple([cc]));
+    step((c) => c.enterJoint(cs.autoLeave, incoming));
   }
-  for (const cc of outgoing) step((c) => c.simple([cc]));
-  step((c) => c.enterJoint(cs.autoLeave, incoming));
+  // Replaying an unreachable ConfState (a learner that is also a voter, autoLeave or learners_next
+  // outside a joint config, ...) yields some other configuration without failing: refuse it.
+  const { config } = current;
+  const same = (want: readonly bigint[], got: Iterable<bigint>) => {
+    const g = sortIds(got);
+    return want.length === g.length && sortIds(want).every((id, i) => id === g[i]);
+  };
+  if (
+    !same(cs.voters, config.voters.incoming.ids) ||
+    !same(cs.votersOutgoing, config.voters.outgoing.ids) ||
+    !same(cs.learners, config.learners) ||
+    !same(cs.learnersNext, config.learnersNext) ||
+    cs.autoLeave !== config.autoLeave
+  ) {
+    throw new RaftError(
+      'InvalidConfChange',
+      `ConfState is not a reachable configuration (restores as ${config})`,
+    );
+  }
   return current;
 }

@@ -76,7 +76,8 @@ export class InteractionEnv {
     try {
       this.dispatch(tc);
     } catch (err) {
-      if (err instanceof CommandError || err instanceof RaftError) this.print(`error: ${err.message}`);
+      if (err instanceof CommandError) this.print(`error: ${err.message}`);
+      else if (err instanceof RaftError) this.print(`error: ${describeRaftError(err)}`);
       else if (err instanceof RaftAssertionError) this.print(`assertion failed: ${err.message}`);
       else throw err;
     }
@@ -168,6 +169,9 @@ export class InteractionEnv {
         return;
       case 'restart':
         this.restart(a.positionalId(0));
+        return;
+      case 'write-log':
+        this.writeLog(a);
         return;
       case 'partition':
         this.setPartition(tc.args);
@@ -361,7 +365,7 @@ export class InteractionEnv {
           // Through the codec, as on the wire (and so no object is shared between nodes).
           node.rn.step(decodeMessage(encodeMessage(m)));
         } catch (err) {
-          if (err instanceof RaftError) this.print(`error: ${err.code}: ${err.message}`);
+          if (err instanceof RaftError) this.print(`error: ${describeRaftError(err)}`);
           else throw err;
         } finally {
           this.indent = saved + '  ';
@@ -423,6 +427,7 @@ export class InteractionEnv {
       return;
     }
     this.node(id).rn.raft.trk.visit((pid, pr) => this.print(`${pid}: ${pr}`));
+    if (st.leadTransferee !== 0n) this.print(`transferring leadership to ${st.leadTransferee}`);
   }
 
   private snapshot(id: bigint): void {
@@ -449,6 +454,46 @@ export class InteractionEnv {
     this.print(`restarted ${id} (applied=${applied > snapIndex ? applied : snapIndex})`);
   }
 
+  /**
+   * `write-log <id> terms=(1,1,4) [term=N]`: replaces node `id`'s storage with a log holding one
+   * empty entry per listed term at indexes 1..n, the hard state term N (default: the largest
+   * listed term), no vote and commit 0, and restarts the node from it. The configuration is kept.
+   * Sets up the divergent logs of the Raft paper's figures, which no run of the protocol would
+   * reach in a few steps.
+   */
+  private writeLog(a: Args): void {
+    const id = a.positionalId(0);
+    const n = this.node(id);
+    if (!a.has('terms')) throw new CommandError('missing terms=(...)');
+    const terms = a.values('terms').map((t) => {
+      if (!/^\d+$/.test(t) || t === '0') throw new CommandError(`'${t}' is not a term`);
+      return BigInt(t);
+    });
+    let maxTerm = 0n;
+    for (let i = 0; i < terms.length; i++) {
+      if (i > 0 && terms[i]! < terms[i - 1]!) throw new CommandError('terms must not decrease');
+      if (terms[i]! > maxTerm) maxTerm = terms[i]!;
+    }
+    const termArg = a.value('term');
+    if (termArg !== undefined && !/^\d+$/.test(termArg)) throw new CommandError(`'${termArg}' is not a term`);
+    const term = termArg === undefined ? maxTerm : BigInt(termArg);
+    if (term < maxTerm) throw new CommandError(`term=${term} is below the log's last term ${maxTerm}`);
+    const storage = MemoryStorage.withConfState(n.rn.raft.trk.confState());
+    storage.append(
+      terms.map((t, i) => ({
+        term: t,
+        index: BigInt(i + 1),
+        type: EntryType.Normal,
+        data: new Uint8Array(0),
+      })),
+    );
+    storage.setHardState({ term, vote: 0n, commit: 0n });
+    this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+    n.storage = storage;
+    n.applied = [];
+    n.rn = this.newRawNode(id, storage, n.config);
+  }
+
   private setPartition(args: CommandArg[]): void {
     this.partition.clear();
     let group = 1;
@@ -467,6 +512,11 @@ function withConf(cs: ConfState, index: bigint): MemoryStorage {
   const s = MemoryStorage.withConfState(cs);
   if (index > 0n) s.applySnapshot({ data: new Uint8Array(0), metadata: { confState: cs, index, term: 1n } });
   return s;
+}
+
+/** `ProposalDropped (NoLeader): no leader at term 1`: the code, the reason if any, the message. */
+function describeRaftError(err: RaftError): string {
+  return `${err.code}${err.reason ? ` (${err.reason})` : ''}: ${err.message}`;
 }
 
 function encodeApplied(applied: string[]): Uint8Array {
@@ -515,7 +565,11 @@ class Args {
   }
 
   ids(key: string): bigint[] {
-    return (this.args.find((a) => a.key === key)?.values ?? []).map(toId);
+    return this.values(key).map(toId);
+  }
+
+  values(key: string): string[] {
+    return this.args.find((a) => a.key === key)?.values ?? [];
   }
 
   bool(key: string, dflt: boolean): boolean {
