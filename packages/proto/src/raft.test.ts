@@ -1,4 +1,4 @@
-import { nokv } from '@nokv/proto/gen/raft';
+import { nokv } from '@nokv/proto/gen/nokv';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { ProtoError } from './errors.js';

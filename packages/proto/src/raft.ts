@@ -1,4 +1,4 @@
-import { nokv } from '@nokv/proto/gen/raft';
+import { nokv } from '@nokv/proto/gen/nokv';
 import type Long from 'long';
 import { ProtoError } from './errors.js';
 import { uint64FromWire, uint64ToWire } from './uint64.js';
@@ -183,7 +183,12 @@ export function encodeEntry(e: Entry): Uint8Array {
 
 /** Encodes a Raft message. @throws ProtoError `ValueOutOfRange` for a value that does not fit its field. */
 export function encodeMessage(m: Message): Uint8Array {
-  return pb.Message.encode({
+  return pb.Message.encode(messageToWire(m)).finish();
+}
+
+/** The protobufjs form of a Raft message, for embedding in other messages. */
+export function messageToWire(m: Message): nokv.raft.v1.Message.$Properties {
+  return {
     type: checkEnum(m.type, 18, 'Message.type'),
     to: uint64ToWire(m.to, 'Message.to'),
     from: uint64ToWire(m.from, 'Message.from'),
@@ -196,7 +201,7 @@ export function encodeMessage(m: Message): Uint8Array {
     reject: m.reject,
     rejectHint: uint64ToWire(m.rejectHint, 'Message.rejectHint'),
     context: m.context,
-  }).finish();
+  };
 }
 
 /** Encodes a hard state. @throws ProtoError `ValueOutOfRange` for a value that does not fit its field. */
@@ -306,24 +311,29 @@ export function decodeEntry(buf: Uint8Array): Entry {
 
 /** Decodes a Raft message. @throws ProtoError `MalformedMessage` if the bytes are not one. */
 export function decodeMessage(buf: Uint8Array): Message {
-  return decodeWith('nokv.raft.v1.Message', buf, (b) => {
-    const m = pb.Message.decode(b);
-    const out: Message = {
-      type: decodeEnum<MessageType>(m.type, 18, 'Message.type'),
-      to: uint64FromWire(m.to),
-      from: uint64FromWire(m.from),
-      term: uint64FromWire(m.term),
-      logTerm: uint64FromWire(m.logTerm),
-      index: uint64FromWire(m.index),
-      entries: (m.entries ?? []).map(entryFromWire),
-      commit: uint64FromWire(m.commit),
-      reject: m.reject ?? false,
-      rejectHint: uint64FromWire(m.rejectHint),
-      context: bytes(m.context),
-    };
-    if (m.snapshot) out.snapshot = snapshotFromWire(m.snapshot);
-    return out;
-  });
+  return decodeWith('nokv.raft.v1.Message', buf, (b) => messageFromWire(pb.Message.decode(b)));
+}
+
+/**
+ * The bigint view of a decoded Raft message (embedded in another message).
+ * @throws ProtoError `MalformedMessage` for an unknown message or entry type.
+ */
+export function messageFromWire(m: nokv.raft.v1.Message.$Properties): Message {
+  const out: Message = {
+    type: decodeEnum<MessageType>(m.type, 18, 'Message.type'),
+    to: uint64FromWire(m.to),
+    from: uint64FromWire(m.from),
+    term: uint64FromWire(m.term),
+    logTerm: uint64FromWire(m.logTerm),
+    index: uint64FromWire(m.index),
+    entries: (m.entries ?? []).map(entryFromWire),
+    commit: uint64FromWire(m.commit),
+    reject: m.reject ?? false,
+    rejectHint: uint64FromWire(m.rejectHint),
+    context: bytes(m.context),
+  };
+  if (m.snapshot) out.snapshot = snapshotFromWire(m.snapshot);
+  return out;
 }
 
 /** Decodes a hard state. @throws ProtoError `MalformedMessage` if the bytes are not one. */

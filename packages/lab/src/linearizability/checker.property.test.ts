@@ -176,6 +176,31 @@ describe('checkHistory cost and timeout', () => {
     expect(elapsed).toBeLessThan(1000);
   });
 
+  it("returns 'unknown' when the search would exceed its memory budget", () => {
+    const history: KvOp[] = [];
+    for (let i = 0; i < 40; i++) {
+      history.push({
+        clientId: i,
+        input: { op: 'append', key: 'x', value: `${i},` },
+        output: {},
+        call: 0,
+        return: 10,
+      });
+    }
+    history.push({
+      clientId: 99,
+      input: { op: 'get', key: 'x' },
+      output: { value: 'no' },
+      call: 11,
+      return: 12,
+    });
+    const verdict = checkHistory(kvModel, history, { maxConfigurations: 10_000 });
+    expect(verdict.result).toBe('unknown');
+    if (verdict.result === 'unknown')
+      expect(verdict.reason).toContain('after exploring 10000 configurations');
+    expect(() => checkHistory(kvModel, history, { maxConfigurations: 0 })).toThrow(/maxConfigurations/);
+  });
+
   it('refutes a history with hundreds of concurrent reads without branching on them', () => {
     // Each read overlaps everything, so without the read-only rule every subset of reads would be
     // a distinct configuration to refute; the impossible final read forces a full refutation.

@@ -12,6 +12,12 @@ export interface CheckOptions {
    * Approximate: the clock is read every ~1000 search steps. Default: no bound.
    */
   readonly timeoutMs?: number;
+  /**
+   * Bounds the memory of the search: the number of explored configurations (Lowe's memo entries)
+   * one partition may record before the result is `'unknown'`. Default 4,000,000 (a few hundred
+   * MB for partitions of a few thousand operations).
+   */
+  readonly maxConfigurations?: number;
 }
 
 /** Every completed operation fits a legal sequential order consistent with real time. */
@@ -85,7 +91,11 @@ export function checkHistory<S, I, O>(
   const start = performance.now();
   validateHistory(model, history);
   const partitions = resolvePartitions(model, history);
-  const deadline: Deadline = { at: start + timeoutMs, steps: 0 };
+  const maxConfigurations = options.maxConfigurations ?? DEFAULT_MAX_CONFIGURATIONS;
+  if (!Number.isSafeInteger(maxConfigurations) || maxConfigurations < 1) {
+    throw new InvalidArgumentError(`maxConfigurations must be a positive integer, got ${maxConfigurations}`);
+  }
+  const deadline: Deadline = { at: start + timeoutMs, steps: 0, maxConfigurations };
 
   const linearization: number[][] = [];
   for (let p = 0; p < partitions.length; p++) {
@@ -97,6 +107,12 @@ export function checkHistory<S, I, O>(
       deadline,
     );
     if (outcome.kind === 'timeout') return timedOut(timeoutMs, label, p, partitions.length);
+    if (outcome.kind === 'budget') {
+      return {
+        result: 'unknown',
+        reason: `gave up on ${label} after exploring ${maxConfigurations} configurations (maxConfigurations; ${p} of ${partitions.length} partitions done)`,
+      };
+    }
     if (outcome.kind === 'illegal') {
       const global = (local: number) => operations[local]!;
       const failure = {
@@ -121,6 +137,8 @@ export function checkHistory<S, I, O>(
   }
   return { result: 'ok', linearization, partitions: partitions.map((p) => p.label) };
 }
+
+const DEFAULT_MAX_CONFIGURATIONS = 4_000_000;
 
 function timedOut(timeoutMs: number, label: string, index: number, count: number): CheckUnknown {
   return {

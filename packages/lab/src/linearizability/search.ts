@@ -8,6 +8,8 @@ export interface Deadline {
   /** `performance.now()` value after which the search gives up. */
   readonly at: number;
   steps: number;
+  /** Memo entries (explored configurations) one partition's search may record. */
+  readonly maxConfigurations: number;
 }
 
 /** Clock reads are far costlier than a search step, so look at the clock every 1024 steps only. */
@@ -27,7 +29,8 @@ export type SearchOutcome<S> =
       /** The model state after `longest`. */
       readonly state: S;
     }
-  | { readonly kind: 'timeout' };
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'budget' };
 
 /**
  * Wing & Gong's search with Lowe's memoisation over one partition.
@@ -90,6 +93,9 @@ export function searchPartition<S, I, O>(
   const { next, isCall } = list;
   const linearized = new Bitset(n);
   const memo = new Memo();
+  // Beyond this many configurations the memo would exhaust the heap; give up with 'budget'.
+  const memoBudget = deadline.maxConfigurations;
+  let overBudget = false;
   const stackOps: number[] = [];
   const stackStates: S[] = [];
   const stackForced = new Uint8Array(n);
@@ -107,6 +113,7 @@ export function searchPartition<S, I, O>(
       linearized.clear(op);
       return false;
     }
+    if (memo.size > memoBudget) overBudget = true;
     stackForced[stackOps.length] = forced ? 1 : 0;
     stackOps.push(op);
     stackStates.push(state);
@@ -120,6 +127,7 @@ export function searchPartition<S, I, O>(
   let node = HEAD;
   for (;;) {
     if ((++deadline.steps & CLOCK_MASK) === 0 && performance.now() > deadline.at) return { kind: 'timeout' };
+    if (overBudget) return { kind: 'budget' };
 
     let refuted = false;
     if (fresh) {

@@ -136,6 +136,10 @@ export interface SimResult {
     committed: number;
     opsOk: number;
     opsUnknown: number;
+    /** Of those, how many were later found applied (and completed from the applied log). */
+    opsResolved: number;
+    /** Of those, how many no replica ever applied (left out of the history). */
+    opsNeverApplied: number;
   };
   /** The last lines of the trace (all of it with `trace: true`), for failure reports. */
   trace: string[];
@@ -291,6 +295,16 @@ export class Simulator {
   private readonly clients: ClientState[] = [];
   private readonly checker = new InvariantChecker();
   private readonly history: HistoryOp[] = [];
+  /**
+   * Writes whose client gave up, by command key → their history entry. The simulator sees every
+   * replica apply, so when one of them is applied the entry gets the output the state machine
+   * produced and, as its return time, the first moment any replica applied it (it took effect no
+   * later than that). Without this, a handful of pending appends on one key make the checker's
+   * search explode; with it, only writes that were never applied stay pending.
+   */
+  private readonly unresolved = new Map<string, HistoryOp>();
+  /** Command key → the output and time of its first application on any replica. */
+  private readonly firstApplied = new Map<string, { output: KvOutput; time: number }>();
   private readonly trace: string[] = [];
   private now = 0;
   private nextProcessId = 0;
@@ -317,6 +331,8 @@ export class Simulator {
     committed: 0,
     opsOk: 0,
     opsUnknown: 0,
+    opsResolved: 0,
+    opsNeverApplied: 0,
   };
 
   constructor(
@@ -419,10 +435,14 @@ export class Simulator {
     this.stats.time = this.now;
     this.stats.maxTerm = this.checker.maxTerm;
     this.stats.committed = this.checker.committedCount;
+    const neverApplied = new Set(this.unresolved.values());
+    this.stats.opsNeverApplied = neverApplied.size;
     return {
       options: this.options,
       violations: this.checker.violations,
-      history: this.history,
+      // A write still unresolved was applied by no replica before the run ended, so no completed
+      // operation can have observed it: it took no effect in this history and is left out.
+      history: this.history.filter((op) => !neverApplied.has(op)),
       stats: this.stats,
       trace: this.trace,
     };
@@ -632,6 +652,14 @@ export class Simulator {
         const key = `${cmd.clientId}:${cmd.opId}`;
         const op = node.pending.get(key);
         if (op && !op.viaReadIndex) this.complete(node, op, output);
+        if (!this.firstApplied.has(key)) this.firstApplied.set(key, { output, time: this.now });
+        const limbo = this.unresolved.get(key);
+        if (limbo !== undefined) {
+          this.unresolved.delete(key);
+          limbo.output = output;
+          limbo.return = this.now;
+          this.stats.opsResolved++;
+        }
       } else if (e.type === EntryType.ConfChangeV2) {
         this.applyConfChange(node, e);
       }
@@ -959,12 +987,22 @@ export class Simulator {
     if (client.waiting?.opKey !== op.opKey) return;
     client.waiting = undefined;
     if (op.input.op !== 'get') {
-      this.history.push({
+      const entry: HistoryOp = {
         clientId: op.processId,
         input: op.input,
         call: op.call,
         return: Number.POSITIVE_INFINITY,
-      });
+      };
+      const applied = this.firstApplied.get(op.opKey);
+      if (applied !== undefined) {
+        // Some replica applied it already; only the replica the client waited on is gone.
+        entry.output = applied.output;
+        entry.return = applied.time;
+        this.stats.opsResolved++;
+      } else {
+        this.unresolved.set(op.opKey, entry);
+      }
+      this.history.push(entry);
       this.stats.opsUnknown++;
       // A process with an operation in limbo never issues another: continue as a new process.
       client.processId = this.nextProcessId++;

@@ -788,12 +788,18 @@ describe('§5.4 Safety', () => {
 
 // --- randomized runs: the safety properties of Figure 3 under message loss --------------------
 
-type Property = 'electionSafety' | 'leaderCompleteness' | 'stateMachineSafety' | 'logMatching';
+type Property =
+  | 'electionSafety'
+  | 'leaderAppendOnly'
+  | 'leaderCompleteness'
+  | 'stateMachineSafety'
+  | 'logMatching';
 
 /** Watches a network and records every violation of the Figure 3 safety properties. */
 class SafetyObserver {
   readonly violations: Record<Property, string[]> = {
     electionSafety: [],
+    leaderAppendOnly: [],
     leaderCompleteness: [],
     stateMachineSafety: [],
     logMatching: [],
@@ -806,6 +812,8 @@ class SafetyObserver {
   readonly appliedAt = new Map<bigint, string>();
   private readonly appliedSeen = new Map<bigint, number>();
   private readonly commitSeen = new Map<string, bigint>();
+  /** `id@term` → the last index and its term the last time that leader was observed */
+  private readonly leaderTail = new Map<string, { index: bigint; term: bigint }>();
 
   constructor(private readonly net: Network) {}
 
@@ -819,6 +827,19 @@ class SafetyObserver {
           this.violations.electionSafety.push(`term ${r.term} has leaders ${prev} and ${id}`);
         }
         this.leaderOfTerm.set(r.term, id);
+        // Leader Append-Only: within its term a leader's log only grows; the entry that was its
+        // last one is still there with the same term (compaction only drops committed prefixes).
+        const tailKey = `${id}@${r.term}`;
+        const tail = this.leaderTail.get(tailKey);
+        if (tail !== undefined) {
+          const kept = tail.index < log.firstIndex() || log.matchTerm(tail.index, tail.term);
+          if (log.lastIndex() < tail.index || !kept) {
+            this.violations.leaderAppendOnly.push(
+              `leader ${id} of term ${r.term} had ${tail.term}/${tail.index}, now ends at ${log.lastIndex()}`,
+            );
+          }
+        }
+        this.leaderTail.set(tailKey, { index: log.lastIndex(), term: log.lastTerm() });
         // Entries a leader of this term commits are committed "in" this term.
         const key = `${id}@${r.term}`;
         const seen = this.commitSeen.get(key) ?? 0n;
@@ -1023,6 +1044,14 @@ describe.each(CONFIGS)('Figure 3 safety properties under random message loss (%s
   test.each(SEEDS)('Election Safety (seed %i)', (seed) => {
     const { obs } = chaos(seed, config, opts);
     expect(obs.violations.electionSafety).toEqual([]);
+    expect(obs.leaderOfTerm.size).toBeGreaterThan(1);
+  });
+
+  // Leader Append-Only: "a leader never overwrites or deletes entries in its log; it only appends
+  // new entries."
+  test.each(SEEDS)('Leader Append-Only (seed %i)', (seed) => {
+    const { obs } = chaos(seed, config, opts);
+    expect(obs.violations.leaderAppendOnly).toEqual([]);
     expect(obs.leaderOfTerm.size).toBeGreaterThan(1);
   });
 

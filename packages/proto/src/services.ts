@@ -1,0 +1,75 @@
+import { nokv } from '@nokv/proto/gen/nokv';
+import type protobuf from 'protobufjs/minimal.js';
+
+// The gRPC services of proto/nokv/**.proto as plain descriptors: path, streaming flags and the
+// protobufjs codecs of each side. pbjs's static code carries no service definitions that
+// @grpc/grpc-js can use, so they are listed here; services.test.ts checks the list against the
+// .proto files so the two cannot drift.
+
+/** What encodes one message type and decodes it back (a pbjs static class). */
+export interface MessageCodec<Props, Decoded> {
+  encode(message: Props, writer?: protobuf.Writer): protobuf.Writer;
+  decode(reader: Uint8Array | protobuf.Reader, length?: number): Decoded;
+}
+
+export interface MethodDescriptor<ReqProps = unknown, Req = unknown, ResProps = unknown, Res = unknown> {
+  /** e.g. `/nokv.kv.v1.NoKV/RawGet` */
+  path: string;
+  name: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  request: MessageCodec<ReqProps, Req>;
+  response: MessageCodec<ResProps, Res>;
+}
+
+function method<ReqProps, Req, ResProps, Res>(
+  service: string,
+  name: string,
+  request: MessageCodec<ReqProps, Req>,
+  response: MessageCodec<ResProps, Res>,
+  streams: { request?: boolean; response?: boolean } = {},
+): MethodDescriptor<ReqProps, Req, ResProps, Res> {
+  return {
+    path: `/${service}/${name}`,
+    name,
+    requestStream: streams.request ?? false,
+    responseStream: streams.response ?? false,
+    request,
+    response,
+  };
+}
+
+const kv = nokv.kv.v1;
+const NOKV = 'nokv.kv.v1.NoKV';
+/** `service NoKV` (kv.proto): the client-facing KV surface of a store. */
+export const NoKVService = {
+  RawGet: method(NOKV, 'RawGet', kv.RawGetRequest, kv.RawGetResponse),
+  RawPut: method(NOKV, 'RawPut', kv.RawPutRequest, kv.RawPutResponse),
+  RawDelete: method(NOKV, 'RawDelete', kv.RawDeleteRequest, kv.RawDeleteResponse),
+  RawScan: method(NOKV, 'RawScan', kv.RawScanRequest, kv.RawScanResponse),
+} as const;
+
+const tr = nokv.transport.v1;
+const TRANSPORT = 'nokv.transport.v1.RaftTransport';
+/** `service RaftTransport` (transport.proto): Raft messages and snapshots between stores. */
+export const RaftTransportService = {
+  Send: method(TRANSPORT, 'Send', tr.RaftMessageBatch, tr.Done, { request: true }),
+  SendSnapshot: method(TRANSPORT, 'SendSnapshot', tr.SnapshotChunk, tr.Done, { request: true }),
+} as const;
+
+const admin = nokv.admin.v1;
+const ADMIN = 'nokv.admin.v1.RaftAdmin';
+/** `service RaftAdmin` (admin.proto): operator RPCs of a store. */
+export const RaftAdminService = {
+  RegionStatus: method(ADMIN, 'RegionStatus', admin.RegionStatusRequest, admin.RegionStatus),
+  ListRegions: method(ADMIN, 'ListRegions', admin.ListRegionsRequest, admin.ListRegionsResponse),
+  TransferLeader: method(ADMIN, 'TransferLeader', admin.TransferLeaderRequest, admin.TransferLeaderResponse),
+  ChangePeer: method(ADMIN, 'ChangePeer', admin.ChangePeerRequest, admin.ChangePeerResponse),
+} as const;
+
+/** Every service, by its full protobuf name. */
+export const SERVICES = {
+  [NOKV]: NoKVService,
+  [TRANSPORT]: RaftTransportService,
+  [ADMIN]: RaftAdminService,
+} as const;
