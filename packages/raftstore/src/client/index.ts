@@ -1,0 +1,1 @@
+export { ClientError, type ClientErrorCode, RawClient, type RawClientOptions } from './raw-client.js';

@@ -1,0 +1,282 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import {
+  epochToWire,
+  keyInRegion,
+  NoKVService,
+  type nokv,
+  peerFromWire,
+  type RegionMeta,
+  regionFromWire,
+  uint64FromWire,
+  uint64ToWire,
+} from '@nokv/proto';
+import { createClient, type RpcClient, RpcError } from '../grpc/index.js';
+
+// A raw KV client for a NoKV cluster: finds the region of a key, talks to its leader, and
+// follows region errors (NotLeader hints, stale epochs, unknown regions) until the operation's
+// deadline. Reads are retried freely. A write is retried only when the store refused it before it
+// could take effect; when its fate is unknown (the connection failed mid-call, or time ran out)
+// the write fails with code 'Unknown' so the caller never mistakes "maybe" for "no".
+
+export type ClientErrorCode = 'Unknown' | 'Timeout' | 'NoRoute' | 'StoreNotMatch' | 'InvalidArgument';
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface RawClientOptions {
+  /** Store id → gRPC address. */
+  resolveStoreAddress(storeId: bigint): string | undefined;
+  /** The routing table to start from (the topology's regions); refreshed from EpochNotMatch replies. */
+  regions: readonly RegionMeta[];
+  /** Whole-operation deadline, retries included (default 5000 ms). */
+  timeoutMs?: number;
+  /** Deadline of one RPC attempt (default 2000 ms). */
+  rpcTimeoutMs?: number;
+}
+
+type RegionErrorWire = nokv.errors.v1.RegionError.$Properties;
+
+interface Attempt<R> {
+  response: R;
+  regionError?: RegionErrorWire | null;
+}
+
+export class RawClient {
+  private regions: RegionMeta[];
+  private readonly leaders = new Map<bigint, bigint>();
+  private readonly rotation = new Map<bigint, number>();
+  private readonly clients = new Map<string, RpcClient<typeof NoKVService>>();
+  private readonly timeoutMs: number;
+  private readonly rpcTimeoutMs: number;
+  private closed = false;
+
+  constructor(private readonly options: RawClientOptions) {
+    this.regions = sortRegions(options.regions);
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.rpcTimeoutMs = options.rpcTimeoutMs ?? 2000;
+  }
+
+  async get(key: Uint8Array | string): Promise<Buffer | undefined> {
+    const k = bytes(key);
+    const res = await this.run(k, 'read', (client, ctx, ms) =>
+      client.call(NoKVService.RawGet, { context: ctx, key: k }, { deadlineMs: ms }),
+    );
+    return res.notFound ? undefined : Buffer.from(res.value ?? new Uint8Array(0));
+  }
+
+  async put(key: Uint8Array | string, value: Uint8Array | string): Promise<void> {
+    const k = bytes(key);
+    const v = bytes(value);
+    await this.run(k, 'write', (client, ctx, ms) =>
+      client.call(NoKVService.RawPut, { context: ctx, key: k, value: v }, { deadlineMs: ms }),
+    );
+  }
+
+  async delete(key: Uint8Array | string): Promise<void> {
+    const k = bytes(key);
+    await this.run(k, 'write', (client, ctx, ms) =>
+      client.call(NoKVService.RawDelete, { context: ctx, key: k }, { deadlineMs: ms }),
+    );
+  }
+
+  /** Keys in [start, end) (empty end = +inf) across regions, ascending, at most `limit`. */
+  async scan(
+    start: Uint8Array | string,
+    end: Uint8Array | string,
+    limit = 256,
+  ): Promise<{ key: Buffer; value: Buffer }[]> {
+    const out: { key: Buffer; value: Buffer }[] = [];
+    let from = Buffer.from(bytes(start));
+    const to = Buffer.from(bytes(end));
+    while (out.length < limit) {
+      const region = this.locate(from);
+      const res = await this.run(from, 'read', (client, ctx, ms) =>
+        client.call(
+          NoKVService.RawScan,
+          { context: ctx, startKey: from, endKey: to, limit: limit - out.length },
+          { deadlineMs: ms },
+        ),
+      );
+      for (const kv of res.kvs ?? [])
+        out.push({ key: Buffer.from(kv.key ?? []), value: Buffer.from(kv.value ?? []) });
+      // Continue in the next region unless this one reached the end of the range.
+      const regionEnd = Buffer.from(this.locate(from).endKey);
+      if (regionEnd.length === 0 || (to.length > 0 && Buffer.compare(regionEnd, to) >= 0)) break;
+      if (region.id === this.locate(regionEnd).id) break;
+      from = regionEnd;
+    }
+    return out.slice(0, limit);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  /** The region the client believes holds `key`. */
+  locate(key: Uint8Array): RegionMeta {
+    const r = this.regions.find((x) => keyInRegion(key, x));
+    if (!r) throw new ClientError('NoRoute', `no region known for key ${Buffer.from(key).toString('hex')}`);
+    return r;
+  }
+
+  private async run<R extends { regionError?: RegionErrorWire | null }>(
+    key: Uint8Array,
+    kind: 'read' | 'write',
+    call: (
+      client: RpcClient<typeof NoKVService>,
+      ctx: nokv.kv.v1.Context.$Properties,
+      ms: number,
+    ) => Promise<R>,
+  ): Promise<R> {
+    if (this.closed) throw new ClientError('InvalidArgument', 'client is closed');
+    const deadline = Date.now() + this.timeoutMs;
+    let lastProblem = 'no attempt made';
+    for (let attempt = 0; ; attempt++) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ClientError(
+          kind === 'write' && attempt > 0 ? 'Unknown' : 'Timeout',
+          `${kind} did not complete within ${this.timeoutMs} ms (last: ${lastProblem})`,
+        );
+      }
+      const region = this.locate(key);
+      const storeId = this.pickStore(region);
+      const address = this.options.resolveStoreAddress(storeId);
+      if (address === undefined) {
+        this.rotate(region);
+        lastProblem = `store ${storeId} has no address`;
+        continue;
+      }
+      const ctx: nokv.kv.v1.Context.$Properties = {
+        regionId: uint64ToWire(region.id, 'region_id'),
+        regionEpoch: epochToWire(region.epoch),
+        peer: { storeId: uint64ToWire(storeId, 'store_id') },
+      };
+      let result: Attempt<R>;
+      try {
+        const response = await call(this.client(address), ctx, Math.min(left, this.rpcTimeoutMs));
+        result = { response, regionError: response.regionError };
+      } catch (err) {
+        if (!(err instanceof RpcError)) throw err;
+        if (err.status === GrpcStatus.INVALID_ARGUMENT) {
+          throw new ClientError('InvalidArgument', err.details, { cause: err });
+        }
+        // The request may have reached the leader and taken effect: a write cannot be retried,
+        // unless the call never left this process (no connection to the store at all).
+        if (kind === 'write' && !neverSent(err)) {
+          throw new ClientError('Unknown', `write outcome unknown: ${err.message}`, { cause: err });
+        }
+        this.leaders.delete(region.id);
+        this.rotate(region);
+        lastProblem = `store ${storeId}: ${err.code}`;
+        await sleep(Math.min(20 * (attempt + 1), 200));
+        continue;
+      }
+      const re = result.regionError;
+      if (!re) return result.response;
+      lastProblem = re.message ?? 'region error';
+      await this.onRegionError(region, storeId, re, attempt);
+    }
+  }
+
+  private async onRegionError(region: RegionMeta, storeId: bigint, re: RegionErrorWire, attempt: number) {
+    if (re.notLeader) {
+      const leader = re.notLeader.leader ? peerFromWire(re.notLeader.leader) : undefined;
+      if (leader && leader.storeId !== 0n && leader.storeId !== storeId) {
+        this.leaders.set(region.id, leader.storeId);
+        return;
+      }
+      // No leader known (an election is under way): try another replica after a pause.
+      this.leaders.delete(region.id);
+      this.rotate(region);
+      await sleep(Math.min(25 * (attempt + 1), 250));
+      return;
+    }
+    if (re.epochNotMatch) {
+      const current = (re.epochNotMatch.currentRegions ?? []).map(regionFromWire);
+      if (current.length > 0) this.upsertRegions(current);
+      else await sleep(20);
+      return;
+    }
+    if (re.storeNotMatch) {
+      throw new ClientError(
+        'StoreNotMatch',
+        `store ${uint64FromWire(re.storeNotMatch.actualStoreId)} answered for store ${uint64FromWire(re.storeNotMatch.requestStoreId)}`,
+      );
+    }
+    if (re.serverBusy) {
+      await sleep(re.serverBusy.backoffMs || 20);
+      return;
+    }
+    // KeyNotInRegion, RegionNotFound: this replica's view differs; try another.
+    this.leaders.delete(region.id);
+    this.rotate(region);
+    await sleep(Math.min(20 * (attempt + 1), 200));
+  }
+
+  private pickStore(region: RegionMeta): bigint {
+    const cached = this.leaders.get(region.id);
+    if (cached !== undefined) return cached;
+    const voters = region.peers.filter((p) => !p.learner);
+    const i = (this.rotation.get(region.id) ?? 0) % Math.max(1, voters.length);
+    const peer = voters[i] ?? region.peers[0];
+    if (!peer) throw new ClientError('NoRoute', `region ${region.id} has no peers`);
+    return peer.storeId;
+  }
+
+  private rotate(region: RegionMeta): void {
+    this.rotation.set(region.id, (this.rotation.get(region.id) ?? 0) + 1);
+  }
+
+  private upsertRegions(updated: RegionMeta[]): void {
+    const ids = new Set(updated.map((r) => r.id));
+    const kept = this.regions.filter((r) => !ids.has(r.id) && !updated.some((u) => overlaps(u, r)));
+    this.regions = sortRegions([...kept, ...updated]);
+    for (const r of updated) {
+      const cached = this.leaders.get(r.id);
+      if (cached !== undefined && !r.peers.some((p) => p.storeId === cached)) this.leaders.delete(r.id);
+    }
+  }
+
+  private client(address: string): RpcClient<typeof NoKVService> {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = createClient(NoKVService, address);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+}
+
+/** grpc-js fails a call with this before sending anything when it has no connection to the server. */
+function neverSent(err: RpcError): boolean {
+  return err.status === GrpcStatus.UNAVAILABLE && err.details.startsWith('No connection established');
+}
+
+function bytes(v: Uint8Array | string): Uint8Array {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+function sortRegions(rs: readonly RegionMeta[]): RegionMeta[] {
+  return [...rs].sort((a, b) => Buffer.compare(a.startKey, b.startKey));
+}
+
+function overlaps(a: RegionMeta, b: RegionMeta): boolean {
+  const aEndsBeforeB = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
+  const bEndsBeforeA = b.endKey.length > 0 && Buffer.compare(b.endKey, a.startKey) <= 0;
+  return !aEndsBeforeB && !bEndsBeforeA;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

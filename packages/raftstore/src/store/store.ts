@@ -1,0 +1,566 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Database } from '@nokv/engine';
+import {
+  epochEquals,
+  keyInRegion,
+  MessageType,
+  type RaftMessage,
+  type RegionEpoch,
+  type RegionMeta,
+  type RegionPeer,
+  RegionState,
+} from '@nokv/proto';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { PeerStorage, readRegionStates } from '../peer-storage/index.js';
+import { RaftTransport } from '../transport/index.js';
+import type { WriteRequest } from './command.js';
+import { RegionError, StoreError } from './errors.js';
+import { storeIdentKey, tombstoneKey, tombstoneRange } from './keys.js';
+import { type StoreLogger, silentStoreLogger } from './logger.js';
+import { Peer, type PeerEvent, type PeerHost, type PeerOptions } from './peer.js';
+import { readValue, scanValues } from './reads.js';
+import { storeServices } from './services.js';
+
+export interface StoreRaftOptions {
+  /** Milliseconds per Raft tick (default 100). */
+  tickMs?: number;
+  electionTick?: number;
+  heartbeatTick?: number;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+  logRetainEntries?: number;
+  logCompactBatch?: number;
+  hibernateAfterTicks?: number;
+  maxPendingProposals?: number;
+}
+
+export interface StoreStartOptions {
+  storeId: bigint;
+  db: Database;
+  /** gRPC address of a store (for peers on other stores), or undefined if unknown. */
+  resolveStoreAddress(storeId: bigint): string | undefined;
+  /** Regions to create when the engine holds none yet (first start); ignored afterwards. */
+  bootstrapRegions?: RegionMeta[];
+  raft?: StoreRaftOptions;
+  /** Upper bound on a KV command (proposal + apply, or read barrier); default 3000 ms. */
+  commandTimeoutMs?: number;
+  logger?: StoreLogger;
+  registry?: Registry;
+}
+
+/** Which region a request is for, as the client saw it. */
+export interface RequestContext {
+  regionId: bigint;
+  epoch?: RegionEpoch;
+  /** The store the client meant to reach (0 = unchecked). */
+  storeId?: bigint;
+}
+
+export interface RegionStatusView {
+  regionId: string;
+  peerId: string;
+  role: string;
+  leaderPeerId: string;
+  term: string;
+  commitIndex: string;
+  appliedIndex: string;
+  lastIndex: string;
+  startKey: string;
+  endKey: string;
+  epoch: { version: string; confVersion: string };
+  peers: { storeId: string; peerId: string; learner: boolean }[];
+  hibernating: boolean;
+}
+
+const DEFAULT_PEER_OPTIONS: PeerOptions = {
+  electionTick: 10,
+  heartbeatTick: 2,
+  maxSizePerMsg: 1 << 20,
+  maxInflightMsgs: 256,
+  logRetainEntries: 4096,
+  logCompactBatch: 1024,
+  hibernateAfterTicks: 30,
+  maxPendingProposals: 8192,
+};
+
+/**
+ * A store: the regions this process hosts, one Peer each, sharing one engine and one transport.
+ * Ticks every awake peer on a single timer, routes Raft messages by region and peer id, and serves
+ * the KV and admin operations (the gRPC layer in `services.ts` is a thin adapter over them).
+ */
+export class Store {
+  readonly storeId: bigint;
+  readonly db: Database;
+  readonly logger: StoreLogger;
+  readonly transport: RaftTransport;
+  private readonly peers = new Map<bigint, Peer>();
+  /** Regions whose peer on this store was removed, with that peer's id: later messages to it are stale. */
+  private readonly tombstones = new Map<bigint, bigint>();
+  /** Regions whose peer is being created from a leader's message, with messages that arrived meanwhile. */
+  private readonly creating = new Map<bigint, RaftMessage[]>();
+  private readonly peerOptions: PeerOptions;
+  private readonly commandTimeoutMs: number;
+  private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly startedAt = Date.now();
+  private readonly metrics: StoreMetrics;
+  private readonly events = new Map<PeerEvent, number>();
+  private readonly host: PeerHost;
+  private readonly resolveStoreAddress: (storeId: bigint) => string | undefined;
+
+  private constructor(options: StoreStartOptions) {
+    this.storeId = options.storeId;
+    this.db = options.db;
+    this.logger = options.logger ?? silentStoreLogger;
+    this.peerOptions = { ...DEFAULT_PEER_OPTIONS, ...definedOnly(options.raft ?? {}) };
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
+    this.resolveStoreAddress = options.resolveStoreAddress;
+    this.metrics = new StoreMetrics(options.registry, this);
+    this.transport = new RaftTransport({
+      storeId: options.storeId,
+      resolveStoreAddress: options.resolveStoreAddress,
+      ...(options.registry ? { registry: options.registry } : {}),
+      logger: this.logger,
+    });
+    this.transport.onUnreachable = (msg) =>
+      this.peers.get(msg.regionId)?.reportUnreachable(msg.toPeer.peerId);
+    this.transport.onSnapshotStatus = (msg, status) =>
+      this.peers.get(msg.regionId)?.reportSnapshot(msg.toPeer.peerId, status === 'failed');
+    this.transport.onStoreStatus = (storeId, status) => {
+      if (status !== 'down') return;
+      // A quiet region whose leader lived there must notice and elect a new one.
+      for (const peer of this.peers.values()) {
+        if (peer.hibernating && peer.leader()?.storeId === storeId) peer.wake();
+      }
+    };
+    this.host = {
+      storeId: options.storeId,
+      logger: this.logger,
+      send: (msg) => this.transport.send(msg),
+      regionChanged: (peer) => this.onRegionChanged(peer),
+      peerRemoved: (peer, reason) => this.onPeerRemoved(peer, reason),
+      count: (event, n = 1) => {
+        this.events.set(event, (this.events.get(event) ?? 0) + n);
+        this.metrics.peerEvents.inc({ event }, n);
+      },
+    };
+  }
+
+  /** Opens every region the engine holds (bootstrapping the given ones on a first start) and starts ticking. */
+  static async start(options: StoreStartOptions): Promise<Store> {
+    const store = new Store(options);
+    try {
+      await store.load(options);
+    } catch (err) {
+      await store.stop();
+      throw err;
+    }
+    return store;
+  }
+
+  private async load(options: StoreStartOptions): Promise<void> {
+    // The store ident marks a workdir that has been bootstrapped: from then on the topology's
+    // regions are never replayed (a store whose last region was removed must stay empty).
+    const ident = await options.db.get(storeIdentKey);
+    if (ident !== undefined && ident.length === 8 && ident.readBigUInt64BE(0) !== options.storeId) {
+      throw new StoreError(
+        'FailedPrecondition',
+        `this workdir belongs to store ${ident.readBigUInt64BE(0)}, not store ${options.storeId}`,
+      );
+    }
+    for await (const [k, v] of options.db.iterate({ gte: tombstoneRange.lo, lt: tombstoneRange.hi })) {
+      this.tombstones.set(Buffer.from(k).readBigUInt64BE(2), v.readBigUInt64BE(0));
+    }
+    let states = await readRegionStates(options.db);
+    if (ident === undefined) {
+      const id = Buffer.alloc(8);
+      id.writeBigUInt64BE(options.storeId);
+      for (const region of options.bootstrapRegions ?? []) {
+        if (!region.peers.some((p) => p.storeId === options.storeId)) continue;
+        if (states.some((s) => s.region.id === region.id)) continue;
+        await PeerStorage.bootstrap(options.db, region);
+      }
+      await options.db.internal.write([{ cf: 'default', op: 'put', key: storeIdentKey, value: id }], {
+        sync: true,
+      });
+      states = await readRegionStates(options.db);
+      this.logger.info({ regions: states.length }, 'bootstrapped regions from the topology');
+    } else {
+      this.logger.info({ regions: states.length }, 'recovered regions from the workdir');
+    }
+    for (const state of states) {
+      if (state.region.state === RegionState.Tombstone) continue;
+      if (!state.region.peers.some((p) => p.storeId === options.storeId)) continue;
+      await this.openPeer(state.region.id);
+    }
+    this.transport.watchStores(this.knownStores());
+    const tickMs = options.raft?.tickMs ?? 100;
+    this.ticker = setInterval(() => this.tick(), tickMs);
+    this.ticker.unref();
+  }
+
+  // --- KV operations (already validated requests come in through services.ts) ------------------
+
+  /** Validates a request against this store's view of the region and returns its leader peer. */
+  leaderFor(ctx: RequestContext, keys: readonly Uint8Array[]): Peer {
+    if (this.stopped) throw new StoreError('Unavailable', `store ${this.storeId} is stopping`);
+    if (ctx.storeId !== undefined && ctx.storeId !== 0n && ctx.storeId !== this.storeId) {
+      throw RegionError.storeNotMatch(ctx.storeId, this.storeId);
+    }
+    const peer = this.peers.get(ctx.regionId);
+    if (!peer || peer.isStopped) throw RegionError.regionNotFound(ctx.regionId);
+    const region = peer.region;
+    if (ctx.epoch === undefined || !epochEquals(ctx.epoch, region.epoch)) {
+      throw RegionError.epochNotMatch(ctx.epoch ?? { version: 0n, confVersion: 0n }, [region]);
+    }
+    for (const key of keys) {
+      if (key.length > 0 && !keyInRegion(key, region)) throw RegionError.keyNotInRegion(key, region);
+    }
+    if (!peer.isLeader) throw RegionError.notLeader(region.id, peer.leader());
+    return peer;
+  }
+
+  async write(ctx: RequestContext, requests: WriteRequest[], deadlineMs?: number): Promise<void> {
+    const peer = this.leaderFor(
+      ctx,
+      requests.map((r) => r.key),
+    );
+    const started = performance.now();
+    await this.withTimeout(peer.proposeWrites(requests), deadlineMs, 'write');
+    this.metrics.commandSeconds.observe({ kind: 'write' }, (performance.now() - started) / 1000);
+  }
+
+  async get(ctx: RequestContext, key: Uint8Array, deadlineMs?: number): Promise<Buffer | undefined> {
+    const peer = this.leaderFor(ctx, [key]);
+    const started = performance.now();
+    await this.withTimeout(peer.readBarrier(), deadlineMs, 'read');
+    // The region may have changed while waiting (a membership change does not move keys; a
+    // leadership change does not matter once the barrier passed).
+    const value = await readValue(this.db, key);
+    this.metrics.commandSeconds.observe({ kind: 'read' }, (performance.now() - started) / 1000);
+    return value;
+  }
+
+  async scan(
+    ctx: RequestContext,
+    start: Uint8Array,
+    end: Uint8Array,
+    limit: number,
+    deadlineMs?: number,
+  ): Promise<{ key: Buffer; value: Buffer }[]> {
+    const peer = this.leaderFor(ctx, [start]);
+    const started = performance.now();
+    await this.withTimeout(peer.readBarrier(), deadlineMs, 'scan');
+    const region = peer.region;
+    // Clamp to the region: [max(start, region.start), min(end, region.end)).
+    const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
+    let hi = region.endKey;
+    if (end.length > 0 && (hi.length === 0 || Buffer.compare(end, hi) < 0)) hi = end;
+    const rows = await scanValues(this.db, lo, hi, limit);
+    this.metrics.commandSeconds.observe({ kind: 'scan' }, (performance.now() - started) / 1000);
+    return rows;
+  }
+
+  /** Adds the store's gRPC services (NoKV, RaftAdmin, RaftTransport) to a server. */
+  addServicesTo(server: grpc.Server): void {
+    for (const s of storeServices(this)) server.addService(s.definition, s.implementation);
+  }
+
+  // --- admin ----------------------------------------------------------------------------------
+
+  peer(regionId: bigint): Peer | undefined {
+    return this.peers.get(regionId);
+  }
+
+  transferLeader(regionId: bigint, toPeerId: bigint): void {
+    const peer = this.peers.get(regionId);
+    if (!peer) throw RegionError.regionNotFound(regionId);
+    peer.transferLeader(toPeerId);
+  }
+
+  async changePeer(
+    regionId: bigint,
+    kind: 'add-voter' | 'add-learner' | 'remove',
+    target: RegionPeer,
+    deadlineMs?: number,
+  ): Promise<RegionMeta> {
+    const peer = this.peers.get(regionId);
+    if (!peer) throw RegionError.regionNotFound(regionId);
+    if (kind !== 'remove' && this.resolveKnown(target.storeId) === false) {
+      throw new StoreError('InvalidArgument', `store ${target.storeId} has no known address`);
+    }
+    const region = await this.withTimeout(peer.changePeer(kind, target), deadlineMs, 'membership change');
+    this.transport.watchStores(this.knownStores());
+    return region;
+  }
+
+  regionStatuses(): RegionStatusView[] {
+    return [...this.peers.values()]
+      .sort((a, b) => (a.regionId < b.regionId ? -1 : 1))
+      .map((p) => {
+        const s = p.status();
+        return {
+          regionId: String(s.regionId),
+          peerId: String(s.peerId),
+          role: s.role,
+          leaderPeerId: String(s.leaderPeerId),
+          term: String(s.term),
+          commitIndex: String(s.commitIndex),
+          appliedIndex: String(s.appliedIndex),
+          lastIndex: String(s.lastIndex),
+          startKey: Buffer.from(s.region.startKey).toString('utf8'),
+          endKey: Buffer.from(s.region.endKey).toString('utf8'),
+          epoch: { version: String(s.region.epoch.version), confVersion: String(s.region.epoch.confVersion) },
+          peers: s.region.peers.map((x) => ({
+            storeId: String(x.storeId),
+            peerId: String(x.peerId),
+            learner: x.learner,
+          })),
+          hibernating: s.hibernating,
+        };
+      });
+  }
+
+  /** A JSON-safe snapshot of the store's state and counters. */
+  stats(): Record<string, unknown> {
+    let leaders = 0;
+    let hibernating = 0;
+    for (const p of this.peers.values()) {
+      if (p.isLeader) leaders++;
+      if (p.hibernating) hibernating++;
+    }
+    return {
+      storeId: String(this.storeId),
+      uptimeMs: Date.now() - this.startedAt,
+      regions: this.peers.size,
+      leaders,
+      hibernating,
+      tombstones: this.tombstones.size,
+      events: Object.fromEntries(this.events),
+      transport: this.transport.stats(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const p of this.peers.values()) p.stop('store stopping');
+    await this.transport.close();
+    // Let Ready loops that are mid-write finish before the caller closes the engine.
+    await Promise.all([...this.peers.values()].map((p) => p.idle()));
+    this.peers.clear();
+  }
+
+  // --- Raft message routing (the transport's server side calls these) ----------------------------
+
+  onRaftMessages(messages: readonly RaftMessage[]): void {
+    for (const m of messages) this.route(m);
+  }
+
+  async onSnapshot(message: RaftMessage): Promise<void> {
+    this.route(message);
+  }
+
+  private route(m: RaftMessage): void {
+    if (this.stopped) return;
+    if (m.toPeer.storeId !== this.storeId) {
+      this.metrics.droppedMessages.inc({ reason: 'wrong_store' });
+      return;
+    }
+    const peer = this.peers.get(m.regionId);
+    if (peer) {
+      if (peer.peerId === m.toPeer.peerId) peer.step(m);
+      else this.metrics.droppedMessages.inc({ reason: 'stale_peer' });
+      return;
+    }
+    const pending = this.creating.get(m.regionId);
+    if (pending) {
+      pending.push(m);
+      return;
+    }
+    const removed = this.tombstones.get(m.regionId);
+    if (removed !== undefined && m.toPeer.peerId <= removed) {
+      this.metrics.droppedMessages.inc({ reason: 'tombstone' });
+      return;
+    }
+    // Only a leader's replication creates a replica here (a vote request must not).
+    const creates =
+      m.message.type === MessageType.App ||
+      m.message.type === MessageType.Heartbeat ||
+      m.message.type === MessageType.Snap;
+    if (!creates) {
+      this.metrics.droppedMessages.inc({ reason: 'unknown_region' });
+      return;
+    }
+    this.creating.set(m.regionId, [m]);
+    void this.createPeerFromMessage(m);
+  }
+
+  private async createPeerFromMessage(m: RaftMessage): Promise<void> {
+    try {
+      const region: RegionMeta = {
+        id: m.regionId,
+        startKey: m.startKey,
+        endKey: m.endKey,
+        epoch: m.epoch,
+        peers: [m.fromPeer, m.toPeer],
+        state: RegionState.Running,
+      };
+      await PeerStorage.createUninitialized(this.db, region);
+      await this.openPeer(m.regionId);
+      this.logger.info(
+        { region: String(m.regionId), peer: String(m.toPeer.peerId), from: String(m.fromPeer.peerId) },
+        'created a replica on a leader’s request',
+      );
+    } catch (err) {
+      this.logger.error({ region: String(m.regionId), err: (err as Error).message }, 'cannot create replica');
+    } finally {
+      const queued = this.creating.get(m.regionId) ?? [];
+      this.creating.delete(m.regionId);
+      for (const q of queued) this.route(q);
+    }
+  }
+
+  private async openPeer(regionId: bigint): Promise<Peer> {
+    let peer: Peer | undefined;
+    const storage = await PeerStorage.open(this.db, regionId, {
+      logger: this.logger,
+      onSnapshotReady: () => peer?.wake(),
+    });
+    peer = new Peer(this.host, storage, this.peerOptions);
+    this.peers.set(regionId, peer);
+    return peer;
+  }
+
+  private tick(): void {
+    const started = performance.now();
+    for (const peer of this.peers.values()) if (!peer.hibernating) peer.tick();
+    this.metrics.tickSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  private onRegionChanged(peer: Peer): void {
+    this.logger.info(
+      {
+        region: String(peer.regionId),
+        epoch: `${peer.region.epoch.version}/${peer.region.epoch.confVersion}`,
+        peers: peer.region.peers.map((p) => `${p.storeId}:${p.peerId}${p.learner ? 'L' : ''}`).join(','),
+      },
+      'region changed',
+    );
+    this.transport.watchStores(this.knownStores());
+  }
+
+  private onPeerRemoved(peer: Peer, reason: string): void {
+    if (this.peers.get(peer.regionId) !== peer) return;
+    this.peers.delete(peer.regionId);
+    peer.stop(reason);
+    const removed = reason.startsWith('removed');
+    this.logger.warn({ region: String(peer.regionId), peer: String(peer.peerId), reason }, 'peer stopped');
+    if (!removed) return; // a failed peer keeps its state: a restart recovers it
+    this.tombstones.set(peer.regionId, peer.peerId);
+    const tomb = Buffer.alloc(8);
+    tomb.writeBigUInt64BE(peer.peerId);
+    void peer
+      .idle()
+      .then(() =>
+        this.db.internal.write(
+          [{ cf: 'default', op: 'put', key: tombstoneKey(peer.regionId), value: tomb }],
+          {
+            sync: true,
+          },
+        ),
+      )
+      .then(() => peer.storage.destroy())
+      .catch((err: Error) =>
+        this.logger.error(
+          { region: String(peer.regionId), err: err.message },
+          'cannot destroy removed replica',
+        ),
+      );
+  }
+
+  private knownStores(): bigint[] {
+    const ids = new Set<bigint>();
+    for (const p of this.peers.values())
+      for (const x of p.region.peers) if (x.storeId !== this.storeId) ids.add(x.storeId);
+    return [...ids];
+  }
+
+  private resolveKnown(storeId: bigint): boolean {
+    return storeId === this.storeId || this.resolveStoreAddress(storeId) !== undefined;
+  }
+
+  private withTimeout<T>(promise: Promise<T>, deadlineMs: number | undefined, what: string): Promise<T> {
+    const ms = Math.max(0, Math.min(this.commandTimeoutMs, deadlineMs ?? Number.POSITIVE_INFINITY));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new StoreError('DeadlineExceeded', `${what} did not finish within ${Math.round(ms)} ms`)),
+        ms,
+      );
+      promise.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+class StoreMetrics {
+  readonly peerEvents: Counter<'event'>;
+  readonly droppedMessages: Counter<'reason'>;
+  readonly commandSeconds: Histogram<'kind'>;
+  readonly tickSeconds: Histogram;
+
+  constructor(registry: Registry | undefined, store: Store) {
+    const registers = registry ? [registry] : [];
+    this.peerEvents = new Counter({
+      name: 'nokv_store_peer_events_total',
+      help: 'Peer lifecycle and pipeline events (proposals, reads, applied entries, hibernation ...)',
+      labelNames: ['event'],
+      registers,
+    });
+    this.droppedMessages = new Counter({
+      name: 'nokv_store_dropped_raft_messages_total',
+      help: 'Incoming Raft messages the store dropped, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.commandSeconds = new Histogram({
+      name: 'nokv_store_command_seconds',
+      help: 'KV command latency on the leader (write: propose to apply; read/scan: barrier and read)',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3],
+      registers,
+    });
+    this.tickSeconds = new Histogram({
+      name: 'nokv_store_tick_seconds',
+      help: 'Time to tick every awake peer once',
+      buckets: [0.00001, 0.0001, 0.001, 0.01, 0.1],
+      registers,
+    });
+    new Gauge({
+      name: 'nokv_store_regions',
+      help: 'Regions hosted, leaders and quiet (hibernating) regions',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const s = store.stats();
+        this.set({ kind: 'hosted' }, Number(s.regions));
+        this.set({ kind: 'leader' }, Number(s.leaders));
+        this.set({ kind: 'hibernating' }, Number(s.hibernating));
+      },
+    });
+  }
+}

@@ -1,0 +1,1 @@
+export { defaultRegions, sleep, TestCluster, type TestClusterOptions } from './cluster.js';
