@@ -3,14 +3,33 @@
  * Returns the process exit code: 0 ok, 1 the operation failed, 2 bad usage.
  */
 
+import { isConfigError, parseHostPort } from '@nokv/config';
 import { isNoKVError } from '@nokv/engine';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { manifestCommand } from './commands/manifest.js';
+import { remoteStatsCommand } from './commands/remote-stats.js';
+import type { ServeFlags } from './commands/serve.js';
 import { sstCommand } from './commands/sst.js';
 import { statsCommand } from './commands/stats.js';
 import { vlogCommand } from './commands/vlog.js';
+import { CliError, ExitCode } from './errors.js';
 import { type Output, processOutput } from './output.js';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError('expected a positive integer');
+  }
+  return n;
+}
+
+function listenAddr(value: string): string {
+  if (!parseHostPort(value, { allowZeroPort: true })) throw new InvalidArgumentError('expected host:port');
+  return value;
+}
 
 export function buildProgram(out: Output): Command {
   const program = new Command('nokv')
@@ -21,10 +40,52 @@ export function buildProgram(out: Output): Command {
 
   program
     .command('stats')
-    .description('print engine stats of a workdir (opens it read-only: changes nothing)')
-    .requiredOption('--workdir <dir>', 'database directory')
+    .description(
+      'print engine stats of a workdir (opens it read-only: changes nothing), or the stats of a running store (--url)',
+    )
+    .option('--workdir <dir>', 'database directory')
+    .option('--url <url>', "a running store's HTTP address (http://HOST:PORT; reads /stats)")
     .option('--json', 'JSON for scripts')
-    .action((o: { workdir: string; json?: boolean }) => statsCommand(o, out));
+    .action(function (this: Command, o: { workdir?: string; url?: string; json?: boolean }) {
+      if ((o.workdir === undefined) === (o.url === undefined)) {
+        this.error(
+          o.workdir === undefined
+            ? "error: required option '--workdir <dir>' or '--url <url>' not specified"
+            : 'error: --workdir and --url cannot be used together',
+          { exitCode: 2, code: 'nokv.usage' },
+        );
+      }
+      const json = o.json === true;
+      return o.url !== undefined
+        ? remoteStatsCommand({ url: o.url, json }, out)
+        : statsCommand({ workdir: o.workdir!, json }, out);
+    });
+
+  program
+    .command('serve')
+    .description('run a store: engine + raftstore behind gRPC, /metrics /stats /healthz over HTTP')
+    .requiredOption('--config <file>', 'topology file (nokv.config.json)')
+    .requiredOption('--store-id <id>', 'which store of the topology this process is', positiveInt)
+    .option('--workdir <dir>', "the store's workdir (default: the topology file's)")
+    .option('--addr <host:port>', "gRPC listen address (default: the topology file's)", listenAddr)
+    .option('--http-addr <host:port>', "HTTP listen address (default: the topology file's)", listenAddr)
+    .addOption(
+      new Option('--scope <scope>', 'which addresses of the topology file to use')
+        .choices(['host', 'docker'])
+        .default('host'),
+    )
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option('--raft-tick-ms <ms>', 'milliseconds per Raft tick (default 100)', positiveInt)
+    .action(async (o: ServeFlags) => (await import('./commands/serve.js')).serveCommand(o, out));
+
+  program
+    .command('regions')
+    .description("list a store workdir's regions (read-only; works while the store runs)")
+    .requiredOption('--workdir <dir>', 'store workdir')
+    .option('--json', 'JSON for scripts')
+    .action(async (o: { workdir: string; json?: boolean }) =>
+      (await import('./commands/regions.js')).regionsCommand(o, out),
+    );
 
   program
     .command('manifest')
@@ -68,6 +129,15 @@ export async function main(argv: readonly string[], out: Output = processOutput)
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
         return 0;
       return 2;
+    }
+    if (err instanceof ExitCode) return err.exitCode;
+    if (err instanceof CliError) {
+      out.error(`error: ${err.message}`);
+      return err.exitCode;
+    }
+    if (isConfigError(err)) {
+      out.error(`error: ${err.message}`);
+      return 1;
     }
     if (isNoKVError(err)) {
       out.error(`nokv: ${err.message} [${err.code}]`);

@@ -1,0 +1,344 @@
+/**
+ * `nokv serve`: one store process. Loads the topology, checks the workdir's MODE.json, opens the
+ * engine, starts the raftstore `Store` (bootstrapping the file's regions on the first start only),
+ * and serves gRPC (KV, admin, Raft transport) plus HTTP (`/metrics`, `/stats`, `/healthz`).
+ */
+
+import { readdir } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import {
+  type AddressScope,
+  formatHostPort,
+  loadTopology,
+  parseHostPort,
+  regionMetasOfStore,
+  requireStore,
+  resolveWorkdir,
+  storeAddress,
+  storeAddressResolver,
+  storeHttpAddress,
+} from '@nokv/config';
+import { type Database, nodeVfs, open, readModeFile, writeModeFile } from '@nokv/engine';
+import { Store } from '@nokv/raftstore';
+import type { pino } from 'pino';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { ServeError } from './errors.js';
+import { createHttpServer } from './http.js';
+import { createLogger, type NodeLogger } from './logger.js';
+
+export interface ServeOptions {
+  /** The topology file (`nokv.config.json`). */
+  configPath: string;
+  storeId: number | bigint;
+  /** Overrides the file's workdir (relative to the current directory). */
+  workdir?: string;
+  /** Which addresses of the file to use (default `host`). */
+  scope?: AddressScope;
+  /** gRPC listen address; overrides the file's (port 0 = any free port). */
+  addr?: string;
+  /** HTTP listen address; overrides the file's (port 0 = any free port). */
+  httpAddr?: string;
+  /** pino level (default `info`). */
+  logLevel?: string;
+  /** Milliseconds per Raft tick (default: the store's, 100). */
+  raftTickMs?: number;
+  /** Where JSON log lines go (default stdout). */
+  logDestination?: pino.DestinationStream;
+  /** How long `stop()` lets in-flight gRPC calls finish before cancelling them (default 5000 ms). */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningNode {
+  storeId: bigint;
+  workdir: string;
+  /** Whether this start bootstrapped the workdir (MODE.json was absent). */
+  bootstrapped: boolean;
+  /** The bound gRPC address and port (the real port when 0 was asked for). */
+  grpcAddr: string;
+  grpcPort: number;
+  /** The bound HTTP address and port; undefined when neither the file nor a flag gives one. */
+  httpAddr: string | undefined;
+  httpPort: number | undefined;
+  logger: NodeLogger;
+  /** Graceful stop: gRPC shutdown (forced after the grace period), store, engine, HTTP. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+const ENGINE_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(wal|sst|vlog))$/;
+
+/** Hints for MODE.json modes a store cannot start from. */
+const MODE_HINTS: Record<string, string> = {
+  standalone:
+    "it holds a standalone (embedded) database; migrate it into a cluster with 'nokv migrate' or start the store on an empty workdir",
+  preparing: "a migration is in progress; run 'nokv migrate status' to see how to resume it",
+  seeded:
+    "it was seeded by 'nokv migrate'; starting seeded workdirs is not supported by this version of 'nokv serve'",
+};
+
+function positiveId(value: number | bigint, what: string): bigint {
+  const id = typeof value === 'bigint' ? value : Number.isSafeInteger(value) ? BigInt(value) : -1n;
+  if (id <= 0n || id > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ServeError('InvalidArgument', `${what} must be a positive integer, got ${String(value)}`);
+  }
+  return id;
+}
+
+function listenAddress(text: string, what: string): { host: string; port: number } {
+  const hp = parseHostPort(text, { allowZeroPort: true });
+  if (!hp) throw new ServeError('InvalidArgument', `${what} '${text}' is not host:port`);
+  return hp;
+}
+
+async function hasEngineFiles(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).some((name) => ENGINE_FILE.test(name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Decides from MODE.json whether this is the workdir's first start. Absent and no engine files →
+ * first start; `cluster` with this store's id → restart; anything else is refused.
+ */
+async function checkWorkdir(
+  dir: string,
+  storeId: bigint,
+): Promise<{ firstStart: boolean; rewrite: boolean }> {
+  const record = await readModeFile(nodeVfs, dir);
+  if (record === undefined) {
+    if (await hasEngineFiles(dir)) {
+      throw new ServeError(
+        'WorkdirModeNotAllowed',
+        `workdir ${dir} has no MODE.json but holds database files: ${MODE_HINTS.standalone}`,
+      );
+    }
+    return { firstStart: true, rewrite: false };
+  }
+  if (record.mode !== 'cluster') {
+    throw new ServeError(
+      'WorkdirModeNotAllowed',
+      `workdir ${dir} is in mode '${record.mode}': ${MODE_HINTS[record.mode] ?? 'a store needs a cluster workdir'}`,
+    );
+  }
+  if (record.storeId === undefined) return { firstStart: false, rewrite: true };
+  if (BigInt(record.storeId) !== storeId) {
+    throw new ServeError(
+      'StoreIdMismatch',
+      `workdir ${dir} belongs to store ${record.storeId}, not store ${storeId} (check --store-id and --workdir)`,
+    );
+  }
+  return { firstStart: false, rewrite: false };
+}
+
+function engineMetrics(registry: Registry, db: Database): void {
+  const gauge = (name: string, help: string, read: (s: ReturnType<Database['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(db.stats()));
+      },
+    });
+  gauge(
+    'nokv_engine_entries',
+    'Entries in memtables and tables (all versions, deletes included)',
+    (s) => s.entries,
+  );
+  gauge('nokv_engine_lsm_tables', 'SSTables in the LSM tree', (s) => s.lsm.tables);
+  gauge('nokv_engine_lsm_bytes', 'Bytes of SSTables in the LSM tree', (s) => s.lsm.totalBytes);
+  gauge('nokv_engine_memtable_bytes', 'Bytes in the active memtable', (s) => s.memtable.activeBytes);
+  gauge('nokv_engine_wal_segments', 'WAL segments to replay at the next open', (s) => s.wal.segments);
+  gauge('nokv_engine_compaction_backlog', 'Compactions due', (s) => s.compaction.backlog);
+}
+
+function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err)
+        reject(
+          new ServeError('ListenFailed', `cannot listen on ${addr} (gRPC): ${err.message}`, { cause: err }),
+        );
+      else resolve(port);
+    });
+  });
+}
+
+function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) =>
+      reject(
+        new ServeError(
+          'ListenFailed',
+          `cannot listen on ${formatHostPort(host, port)} (HTTP): ${err.message}`,
+        ),
+      );
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function shutdownGrpc(server: grpc.Server, graceMs: number, logger: NodeLogger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      logger.warn({ graceMs }, 'gRPC calls still running after the grace period; cancelling them');
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Starts a store. Resolves once it listens; rejects (cleaning up) on any startup problem. */
+export async function serve(opts: ServeOptions): Promise<RunningNode> {
+  const storeId = positiveId(opts.storeId, 'store id');
+  const scope: AddressScope = opts.scope ?? 'host';
+  if (scope !== 'host' && scope !== 'docker') {
+    throw new ServeError('InvalidArgument', `scope must be host or docker, got '${String(scope)}'`);
+  }
+  if (opts.raftTickMs !== undefined && (!Number.isSafeInteger(opts.raftTickMs) || opts.raftTickMs <= 0)) {
+    throw new ServeError(
+      'InvalidArgument',
+      `raft tick must be a positive integer (ms), got ${opts.raftTickMs}`,
+    );
+  }
+  const topology = await loadTopology(opts.configPath);
+  requireStore(topology, storeId);
+  const grpcAddrText = opts.addr ?? storeAddress(topology, storeId, scope);
+  const grpcListen = listenAddress(grpcAddrText, opts.addr !== undefined ? '--addr' : 'store address');
+  const httpAddrText = opts.httpAddr ?? storeHttpAddress(topology, storeId, scope);
+  const httpListen =
+    httpAddrText === undefined
+      ? undefined
+      : listenAddress(httpAddrText, opts.httpAddr !== undefined ? '--http-addr' : 'store HTTP address');
+  const workdir = resolveWorkdir(topology, storeId, {
+    ...(opts.workdir !== undefined ? { override: opts.workdir } : {}),
+    scope,
+  });
+  const logger = createLogger(storeId, opts.logLevel ?? 'info', opts.logDestination);
+  logger.info({ config: topology.source, cluster: topology.cluster, workdir, scope }, 'starting store');
+
+  const { firstStart, rewrite } = await checkWorkdir(workdir, storeId);
+  const db = await open({ dir: workdir, allowedModes: ['cluster'] });
+  let store: Store | undefined;
+  const grpcServer = new grpc.Server({
+    'grpc.max_receive_message_length': 80 * MiB,
+    'grpc.max_send_message_length': -1,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  const registry = new Registry();
+  const startedAt = Date.now();
+  let boundGrpc = '';
+  const httpServer = createHttpServer({
+    registry,
+    stats: () => ({
+      storeId: String(storeId),
+      addr: boundGrpc,
+      uptimeMs: Date.now() - startedAt,
+      engine: db.stats(),
+      store: store?.stats() ?? null,
+      regions: store?.regionStatuses() ?? [],
+    }),
+  });
+  try {
+    if (firstStart || rewrite)
+      await writeModeFile(nodeVfs, workdir, { mode: 'cluster', storeId: Number(storeId) });
+    collectDefaultMetrics({ register: registry, prefix: 'nokv_' });
+    engineMetrics(registry, db);
+    const bootstrapRegions = firstStart ? regionMetasOfStore(topology, storeId) : undefined;
+    if (firstStart && bootstrapRegions!.length === 0) {
+      logger.warn({ config: topology.source }, 'no region of the topology file lists this store');
+    }
+    store = await Store.start({
+      storeId,
+      db,
+      resolveStoreAddress: storeAddressResolver(topology, scope),
+      ...(bootstrapRegions ? { bootstrapRegions } : {}),
+      ...(opts.raftTickMs !== undefined ? { raft: { tickMs: opts.raftTickMs } } : {}),
+      logger: logger.child({ component: 'store' }),
+      registry,
+    });
+    const regions = store.regionStatuses();
+    const ids = regions.map((r) => Number(r.regionId));
+    if (firstStart) {
+      logger.info({ regions: ids }, `bootstrapped ${regions.length} regions from ${topology.source}`);
+    } else {
+      logger.info({ regions: ids }, `recovered ${regions.length} regions from workdir`);
+      logger.info(
+        "the topology file's regions are ignored on restart: the store recovers its regions from the workdir",
+      );
+    }
+
+    store.addServicesTo(grpcServer);
+    const grpcPort = await bindGrpc(grpcServer, formatHostPort(grpcListen.host, grpcListen.port));
+    boundGrpc = formatHostPort(grpcListen.host, grpcPort);
+    logger.info({ addr: boundGrpc }, `gRPC listening on ${boundGrpc}`);
+    let httpPort: number | undefined;
+    let boundHttp: string | undefined;
+    if (httpListen) {
+      httpPort = await listenHttp(httpServer, httpListen.host, httpListen.port);
+      boundHttp = formatHostPort(httpListen.host, httpPort);
+      logger.info(
+        { httpAddr: boundHttp },
+        `HTTP listening on http://${boundHttp} (/metrics, /stats, /healthz)`,
+      );
+    } else {
+      logger.warn('no HTTP address in the topology file or --http-addr: /metrics and /stats are off');
+    }
+
+    const started = store;
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        logger.info('stopping');
+        const grpcDone = shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
+        await started.stop();
+        await grpcDone;
+        await db.close();
+        await closeHttp(httpServer);
+        logger.info('stopped');
+      })();
+      return stopping;
+    };
+    return {
+      storeId,
+      workdir,
+      bootstrapped: firstStart,
+      grpcAddr: boundGrpc,
+      grpcPort,
+      httpAddr: boundHttp,
+      httpPort,
+      logger,
+      stop,
+    };
+  } catch (err) {
+    grpcServer.forceShutdown();
+    await closeHttp(httpServer);
+    await store?.stop().catch(() => {});
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
