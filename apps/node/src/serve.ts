@@ -268,15 +268,17 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       await writeModeFile(nodeVfs, workdir, { mode: 'cluster', storeId: Number(storeId) });
     collectDefaultMetrics({ register: registry, prefix: 'nokv_' });
     engineMetrics(registry, db);
-    const bootstrapRegions = firstStart ? regionMetasOfStore(topology, storeId) : undefined;
-    if (firstStart && bootstrapRegions!.length === 0) {
+    // Always offered: the store itself bootstraps them only if its engine was never bootstrapped
+    // (its store ident is absent), so a crash between MODE.json and the bootstrap loses nothing.
+    const bootstrapRegions = regionMetasOfStore(topology, storeId);
+    if (firstStart && bootstrapRegions.length === 0) {
       logger.warn({ config: topology.source }, 'no region of the topology file lists this store');
     }
     store = await Store.start({
       storeId,
       db,
       resolveStoreAddress: storeAddressResolver(topology, scope),
-      ...(bootstrapRegions ? { bootstrapRegions } : {}),
+      bootstrapRegions,
       ...(opts.raftTickMs !== undefined ? { raft: { tickMs: opts.raftTickMs } } : {}),
       logger: logger.child({ component: 'store' }),
       registry,

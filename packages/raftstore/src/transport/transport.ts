@@ -193,7 +193,7 @@ class StoreSender {
     }
     this.queue.push({ msg, bytes, size, at: now });
     this.queuedBytes += size;
-    this.host.metrics.queueDepth.inc({ store: this.label });
+    this.host.metrics.queueDepth.inc({ toStore: this.label });
     this.kick();
   }
 
@@ -235,7 +235,7 @@ class StoreSender {
     this.queue = [];
     this.queuedBytes = 0;
     this.delayed = [];
-    this.host.metrics.queueDepth.set({ store: this.label }, 0);
+    this.host.metrics.queueDepth.set({ toStore: this.label }, 0);
     this.client?.close();
     this.client = undefined;
   }
@@ -264,7 +264,7 @@ class StoreSender {
 
   drop(msg: RaftMessage, reason: DropReason, unreachable: boolean): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-    this.host.metrics.dropped.inc({ store: this.label, reason });
+    this.host.metrics.dropped.inc({ toStore: this.label, reason });
     if (unreachable) this.host.unreachable(msg);
   }
 
@@ -312,7 +312,7 @@ class StoreSender {
     }
     if (this.failures > 0) {
       this.reconnects++;
-      this.host.metrics.reconnects.inc({ store: this.label });
+      this.host.metrics.reconnects.inc({ toStore: this.label });
     }
     this.state = 'connecting';
     const gen = ++this.generation;
@@ -349,10 +349,10 @@ class StoreSender {
     this.lastError = null;
     const was = this.status;
     this.status = 'up';
-    this.host.logger.debug({ store: this.label, address: this.address }, 'transport: connected');
+    this.host.logger.debug({ toStore: this.label, address: this.address }, 'transport: connected');
     if (was === 'down') {
       this.host.logger.info(
-        { store: this.label, address: this.address },
+        { toStore: this.label, address: this.address },
         'transport: store is reachable again',
       );
       this.host.storeStatus(this.storeId, 'up');
@@ -375,12 +375,12 @@ class StoreSender {
     if (needed && this.status !== 'down') {
       this.status = 'down';
       this.host.logger.warn(
-        { store: this.label, address: this.address, reason, wasConnected },
+        { toStore: this.label, address: this.address, reason, wasConnected },
         'transport: store unreachable',
       );
       this.host.storeStatus(this.storeId, 'down');
     } else {
-      this.host.logger.debug({ store: this.label, reason, wasConnected }, 'transport: link failed');
+      this.host.logger.debug({ toStore: this.label, reason, wasConnected }, 'transport: link failed');
     }
     this.expire();
     if (!this.hasDemand(now)) {
@@ -433,7 +433,7 @@ class StoreSender {
     const expired = this.takeAll();
     if (expired.length > 0) {
       this.host.logger.debug(
-        { store: this.label, dropped: expired.length },
+        { toStore: this.label, dropped: expired.length },
         'transport: dropping messages queued for an unreachable store',
       );
     }
@@ -444,7 +444,7 @@ class StoreSender {
     const all = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    this.host.metrics.queueDepth.set({ store: this.label }, 0);
+    this.host.metrics.queueDepth.set({ toStore: this.label }, 0);
     return all;
   }
 
@@ -477,7 +477,7 @@ class StoreSender {
     this.probePending = false;
     const payload = count === 0 ? EMPTY_BATCH : frameBatch(taken.map((q) => q.bytes));
     const oldest = taken[0]?.at ?? Date.now();
-    const labels = { store: this.label };
+    const labels = { toStore: this.label };
     this.host.metrics.queueDepth.dec(labels, count);
     this.inFlight = true;
     const gen = this.generation;
@@ -693,7 +693,7 @@ export class RaftTransport {
     try {
       return this.resolveStoreAddress(storeId);
     } catch (err) {
-      this.host.logger.warn({ err, store: String(storeId) }, 'transport: resolveStoreAddress threw');
+      this.host.logger.warn({ err, toStore: String(storeId) }, 'transport: resolveStoreAddress threw');
       return undefined;
     }
   }
