@@ -193,7 +193,7 @@ class StoreSender {
     }
     this.queue.push({ msg, bytes, size, at: now });
     this.queuedBytes += size;
-    this.host.metrics.queueDepth.inc({ toStore: this.label });
+    this.host.metrics.queueDepth.inc({ store: this.label });
     this.kick();
   }
 
@@ -235,7 +235,7 @@ class StoreSender {
     this.queue = [];
     this.queuedBytes = 0;
     this.delayed = [];
-    this.host.metrics.queueDepth.set({ toStore: this.label }, 0);
+    this.host.metrics.queueDepth.set({ store: this.label }, 0);
     this.client?.close();
     this.client = undefined;
   }
@@ -264,7 +264,7 @@ class StoreSender {
 
   drop(msg: RaftMessage, reason: DropReason, unreachable: boolean): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-    this.host.metrics.dropped.inc({ toStore: this.label, reason });
+    this.host.metrics.dropped.inc({ store: this.label, reason });
     if (unreachable) this.host.unreachable(msg);
   }
 
@@ -312,7 +312,7 @@ class StoreSender {
     }
     if (this.failures > 0) {
       this.reconnects++;
-      this.host.metrics.reconnects.inc({ toStore: this.label });
+      this.host.metrics.reconnects.inc({ store: this.label });
     }
     this.state = 'connecting';
     const gen = ++this.generation;
@@ -444,7 +444,7 @@ class StoreSender {
     const all = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    this.host.metrics.queueDepth.set({ toStore: this.label }, 0);
+    this.host.metrics.queueDepth.set({ store: this.label }, 0);
     return all;
   }
 
@@ -477,7 +477,7 @@ class StoreSender {
     this.probePending = false;
     const payload = count === 0 ? EMPTY_BATCH : frameBatch(taken.map((q) => q.bytes));
     const oldest = taken[0]?.at ?? Date.now();
-    const labels = { toStore: this.label };
+    const labels = { store: this.label };
     this.host.metrics.queueDepth.dec(labels, count);
     this.inFlight = true;
     const gen = this.generation;
