@@ -103,6 +103,10 @@ export class Peer {
   private readonly confChanges = new Map<bigint, Proposal & { onRegion: (r: RegionMeta) => void }>();
   private readonly reads = new Map<string, ReadWaiter>();
   private readSeq = 0n;
+  /** Reads waiting for the next ReadIndex round. */
+  private nextReads: Waiter[] = [];
+  /** A ReadIndex round is out and has not been answered yet. */
+  private readInFlight = false;
   private handling = false;
   /** The running Ready loop, if any (stop() waits for it before the engine may close). */
   private loop: Promise<void> = Promise.resolve();
@@ -215,21 +219,41 @@ export class Peer {
     });
   }
 
-  /** A linearizable read barrier: resolves once this leader's applied state covers every write acknowledged before the call. */
+  /**
+   * A linearizable read barrier: resolves once this leader's applied state covers every write
+   * acknowledged before the call. Reads share ReadIndex rounds: reads that arrive while a round is
+   * out join the next one (never the one already sent, whose index may predate them).
+   */
   readBarrier(): Promise<void> {
     if (this.stopped)
       return Promise.reject(new StoreError('Unavailable', `region ${this.regionId}: peer stopped`));
     if (!this.isLeader) return Promise.reject(RegionError.notLeader(this.regionId, this.leader()));
     this.wake();
+    const promise = new Promise<void>((resolve, reject) => this.nextReads.push({ resolve, reject }));
+    this.host.count('reads');
+    if (!this.readInFlight) this.issueReadIndex();
+    return promise;
+  }
+
+  private issueReadIndex(): void {
+    const batch = this.nextReads;
+    this.nextReads = [];
+    if (batch.length === 0) return;
     const ctx = Buffer.alloc(16);
     ctx.writeBigUInt64BE(this.peerId, 0);
     ctx.writeBigUInt64BE(++this.readSeq, 8);
     const key = ctx.toString('hex');
-    const promise = new Promise<void>((resolve, reject) => this.reads.set(key, { resolve, reject }));
+    this.reads.set(key, {
+      resolve: () => {
+        for (const w of batch) w.resolve();
+      },
+      reject: (err) => {
+        for (const w of batch) w.reject(err);
+      },
+    });
+    this.readInFlight = true;
     this.rn.readIndex(ctx);
-    this.host.count('reads');
     this.kick();
-    return promise;
   }
 
   /** Adds a voter or learner, or removes a peer; resolves with the region once applied. */
@@ -303,7 +327,7 @@ export class Peer {
       region: this.region,
       hibernating: this.hibernating,
       pendingProposals: this.proposals.size + this.confChanges.size,
-      pendingReads: this.reads.size,
+      pendingReads: this.reads.size + this.nextReads.length,
     };
   }
 
@@ -320,6 +344,8 @@ export class Peer {
     for (const p of this.proposals.values()) p.reject(err);
     for (const p of this.confChanges.values()) p.reject(err);
     for (const r of this.reads.values()) r.reject(err);
+    for (const r of this.nextReads) r.reject(err);
+    this.nextReads = [];
     this.proposals.clear();
     this.confChanges.clear();
     this.reads.clear();
@@ -361,7 +387,8 @@ export class Peer {
 
   private considerHibernating(): void {
     if (!this.isLeader || this.hibernating) return;
-    if (this.proposals.size > 0 || this.reads.size > 0 || this.confChanges.size > 0 || !this.caughtUp()) {
+    const busy = this.proposals.size > 0 || this.reads.size > 0 || this.nextReads.length > 0;
+    if (busy || this.confChanges.size > 0 || !this.caughtUp()) {
       this.idleTicks = 0;
       return;
     }
@@ -428,18 +455,36 @@ export class Peer {
     if (rd.softState) this.onSoftState(rd.softState);
     for (const rs of rd.readStates) {
       const w = this.reads.get(Buffer.from(rs.requestCtx).toString('hex'));
-      if (w) w.index = rs.index;
+      if (w) {
+        w.index = rs.index;
+        this.readInFlight = false;
+      }
     }
+    if (!this.readInFlight && this.nextReads.length > 0) this.issueReadIndex();
+    const quiet = this.markHibernate;
+    this.markHibernate = false;
+    // A leader may send while this Ready's entries are being written (Raft thesis §10.2.1; etcd's
+    // Ready contract): what its messages carry beyond the previous Readies, all durable by now
+    // since Readies are handled in turn, is only these entries, and the commit index they carry
+    // cannot yet count them. Not when the term or vote changed (that must be durable first), and
+    // never for a follower, whose acknowledgement promises the entries are on disk.
+    const sendFirst = this.isLeader && rd.snapshot === undefined && !this.termOrVoteChanges(rd);
+    if (sendFirst) for (const m of rd.messages) this.sendRaft(m, quiet);
     const { snapshotRegion } = await this.storage.persistReady(rd);
     if (snapshotRegion) {
       this.host.count('snapshots_installed');
       this.host.regionChanged(this);
     }
-    const quiet = this.markHibernate;
-    this.markHibernate = false;
-    for (const m of rd.messages) this.sendRaft(m, quiet);
+    if (!sendFirst) for (const m of rd.messages) this.sendRaft(m, quiet);
     if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
     this.finishReads();
+  }
+
+  private termOrVoteChanges(rd: Ready): boolean {
+    const hs = rd.hardState;
+    if (hs === undefined) return false;
+    const before = this.storage.hardState;
+    return hs.term !== before.term || hs.vote !== before.vote;
   }
 
   private onSoftState(ss: SoftState): void {
@@ -451,6 +496,9 @@ export class Peer {
       const err = RegionError.notLeader(this.regionId, this.leader());
       for (const r of this.reads.values()) r.reject(err);
       this.reads.clear();
+      for (const r of this.nextReads) r.reject(err);
+      this.nextReads = [];
+      this.readInFlight = false;
     }
     if (was !== this.role) {
       this.host.logger.info(

@@ -152,6 +152,8 @@ class StoreSender {
   /** Bumped whenever the stream is torn down, so late callbacks of an old stream are ignored. */
   private generation = 0;
   private inFlight = false;
+  /** Bytes written to the stream whose write has not completed yet (pipelined batches). */
+  private outstandingBytes = 0;
   private flushScheduled = false;
   private probePending = false;
   private disconnectedSince: number | null = null;
@@ -412,6 +414,7 @@ class StoreSender {
   private teardown(): void {
     this.generation++;
     this.inFlight = false;
+    this.outstandingBytes = 0;
     const stream = this.stream;
     this.stream = undefined;
     stream?.cancel();
@@ -479,12 +482,17 @@ class StoreSender {
     const oldest = taken[0]?.at ?? Date.now();
     const labels = { store: this.label };
     this.host.metrics.queueDepth.dec(labels, count);
-    this.inFlight = true;
+    // Batches are pipelined: grpc-js completes a write only once HTTP/2 has flushed it, and
+    // waiting for that before writing the next batch costs a round of the event loop per batch.
+    // Up to MAX_OUTSTANDING_BYTES may be in the pipe; beyond that, wait for completions.
+    this.outstandingBytes += payload.length;
+    this.inFlight = this.outstandingBytes >= MAX_OUTSTANDING_BYTES;
     const gen = this.generation;
     this.stream.write(payload).then(
       () => {
         if (gen !== this.generation) return;
-        this.inFlight = false;
+        this.outstandingBytes -= payload.length;
+        this.inFlight = this.outstandingBytes >= MAX_OUTSTANDING_BYTES;
         this.messagesSent += count;
         this.batchesSent++;
         this.bytesSent += payload.length;
@@ -500,8 +508,12 @@ class StoreSender {
         if (gen === this.generation) this.fail((err as Error).message);
       },
     );
+    if (!this.inFlight && this.queue.length > 0) this.scheduleFlush();
   }
 }
+
+/** Bytes of batches that may be written to a store's stream before earlier writes complete. */
+const MAX_OUTSTANDING_BYTES = 8 * 1024 * 1024;
 
 interface PendingSnapshot {
   msg: RaftMessage;
