@@ -1,10 +1,17 @@
-// `npm start`: install and build if needed, then run what NoKV can show today. Until the cluster
-// lab exists this is the embedded engine demo (see README).
+// `npm start`: install and build if needed, then start the local lab (`nokv lab up`): the stores
+// (and the coordinator once it exists) of nokv.config.json as child processes; Ctrl+C stops them.
+// `npm start -- demo` runs the embedded engine demo instead.
 import { checkNodeVersion, ensureInstalled, run, runPnpm, step } from './lib/run.mjs';
 
 checkNodeVersion();
 ensureInstalled({ frozen: true });
 step('building (tsc -b)');
 runPnpm(['run', 'build']);
-step('running the embedded engine demo (nokv demo)');
-run(process.execPath, ['packages/cli/bin/nokv.mjs', 'demo', ...process.argv.slice(2)]);
+const args = process.argv.slice(2);
+if (args[0] === 'demo') {
+  step('running the embedded engine demo (nokv demo)');
+  run(process.execPath, ['packages/cli/bin/nokv.mjs', 'demo', ...args.slice(1)]);
+} else {
+  step('starting the local lab (nokv lab up --config nokv.config.json)');
+  run(process.execPath, ['packages/cli/bin/nokv.mjs', 'lab', 'up', '--config', 'nokv.config.json', ...args]);
+}

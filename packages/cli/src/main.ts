@@ -109,6 +109,58 @@ export function buildProgram(out: Output): Command {
     .option('--json', 'JSON for scripts')
     .action((o: { workdir: string; json?: boolean }) => vlogCommand(o, out));
 
+  const lab = program
+    .command('lab')
+    .description('the local lab: the coordinator and the stores of a topology file');
+  lab
+    .command('up')
+    .description('start the coordinator and every store as child processes; Ctrl+C stops them')
+    .option('--config <file>', 'topology file', 'nokv.config.json')
+    .option('--artifacts <dir>', 'where logs and the pid file go', 'artifacts/lab')
+    .addOption(
+      new Option('--log-level <level>', 'log level of the processes').choices(LOG_LEVELS).default('info'),
+    )
+    .action(async (o: { config: string; artifacts: string; logLevel: string }) =>
+      (await import('./commands/lab.js')).labUpCommand(o, out),
+    );
+  lab
+    .command('down')
+    .description("stop a lab started by 'nokv lab up' elsewhere")
+    .option('--artifacts <dir>', 'where the pid file is', 'artifacts/lab')
+    .action(async (o: { artifacts: string }) => (await import('./commands/lab.js')).labDownCommand(o, out));
+  lab
+    .command('clean')
+    .description("remove the lab's workdirs and logs (refused while it runs)")
+    .option('--config <file>', 'topology file', 'nokv.config.json')
+    .option('--artifacts <dir>', 'where logs and the pid file go', 'artifacts/lab')
+    .action(async (o: { config: string; artifacts: string }) =>
+      (await import('./commands/lab.js')).labCleanCommand(o, out),
+    );
+
+  const kv = program.command('kv').description('raw reads and writes against a running cluster');
+  const kvOptions = (c: Command) =>
+    c
+      .option('--config <file>', 'topology file (routes by its regions)', 'nokv.config.json')
+      .option('--json', 'JSON for scripts')
+      .option('--timeout-ms <ms>', 'deadline of the operation, retries included', positiveInt, 5000);
+  type KvOpts = { config: string; json?: boolean; timeoutMs: number; limit?: number };
+  const kvRun = async (op: 'get' | 'put' | 'delete' | 'scan', args: string[], o: KvOpts) =>
+    (await import('./commands/kv.js')).kvCommand(op, args, { ...o, json: o.json === true }, out);
+  kvOptions(kv.command('get <key>').description('read a key (linearizable)')).action((k: string, o: KvOpts) =>
+    kvRun('get', [k], o),
+  );
+  kvOptions(kv.command('put <key> <value>').description('write a key')).action(
+    (k: string, v: string, o: KvOpts) => kvRun('put', [k, v], o),
+  );
+  kvOptions(kv.command('delete <key>').description('delete a key')).action((k: string, o: KvOpts) =>
+    kvRun('delete', [k], o),
+  );
+  kvOptions(kv.command('scan [start] [end]').description('keys in [start, end) across regions'))
+    .option('--limit <n>', 'at most this many keys', positiveInt, 100)
+    .action((s: string | undefined, e: string | undefined, o: KvOpts) =>
+      kvRun('scan', [s ?? '', e ?? ''], o),
+    );
+
   program
     .command('demo')
     .description('a short tour of the embedded engine')
@@ -143,7 +195,20 @@ export async function main(argv: readonly string[], out: Output = processOutput)
       out.error(`nokv: ${err.message} [${err.code}]`);
       return 1;
     }
+    if (isTypedError(err)) {
+      // A typed failure (the lab, the cluster client, the store's RPCs): its message is the report.
+      out.error(`error: ${err.message} [${err.code}]`);
+      return 1;
+    }
     out.error(`nokv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   }
+}
+
+const TYPED_ERRORS = new Set(['LabError', 'ClientError', 'RpcError', 'StoreError', 'RegionError']);
+
+function isTypedError(err: unknown): err is Error & { code: string } {
+  return (
+    err instanceof Error && TYPED_ERRORS.has(err.name) && typeof (err as { code?: unknown }).code === 'string'
+  );
 }
