@@ -22,3 +22,31 @@ export type { KvInput, KvOp, KvOutput, KvState } from './linearizability/kv-mode
 export { kvModel } from './linearizability/kv-model.js';
 export type { Model, Operation, Partition, StepResult } from './linearizability/model.js';
 export { partitionByKey } from './linearizability/partition.js';
+export type { BankAnomaly, BankOp, BankOptions, BankProblem, BankResult, BankTxn } from './txn-checks/bank.js';
+export { checkBank } from './txn-checks/bank.js';
+export { ANOMALIES, isForbidden } from './txn-checks/anomalies.js';
+export { checkListAppend } from './txn-checks/list-append.js';
+export type { SimulateOptions } from './txn-checks/simulate.js';
+export { simulateListAppend } from './txn-checks/simulate.js';
+export type {
+  Anomaly,
+  AnomalyType,
+  BadElementAnomaly,
+  Consistency,
+  CycleAnomaly,
+  CycleAnomalyType,
+  CycleStep,
+  DependencyType,
+  IncompatibleOrderAnomaly,
+  InternalAnomaly,
+  Key,
+  ListAppendOp,
+  ListAppendOptions,
+  ListAppendResult,
+  ListAppendStats,
+  ListAppendTxn,
+  LostUpdateAnomaly,
+  ReadAnomaly,
+  TxnId,
+  TxnStatus,
+} from './txn-checks/types.js';

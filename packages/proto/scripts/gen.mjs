@@ -27,6 +27,7 @@ const modules = [
       'nokv/cmd/v1/cmd.proto',
       'nokv/transport/v1/transport.proto',
       'nokv/admin/v1/admin.proto',
+      'nokv/coordinator/v1/coordinator.proto',
     ],
   },
 ];

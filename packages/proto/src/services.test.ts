@@ -9,9 +9,15 @@ const protoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', 'proto');
 test('the service descriptors match the services declared in the .proto files', () => {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => join(protoRoot, target);
-  root.loadSync(['nokv/kv/v1/kv.proto', 'nokv/transport/v1/transport.proto', 'nokv/admin/v1/admin.proto'], {
-    keepCase: false,
-  });
+  root.loadSync(
+    [
+      'nokv/kv/v1/kv.proto',
+      'nokv/transport/v1/transport.proto',
+      'nokv/admin/v1/admin.proto',
+      'nokv/coordinator/v1/coordinator.proto',
+    ],
+    { keepCase: false },
+  );
   root.resolveAll();
   const declared: Record<string, string[]> = {};
   const visit = (ns: protobuf.NamespaceBase): void => {

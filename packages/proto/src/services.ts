@@ -67,9 +67,37 @@ export const RaftAdminService = {
   ChangePeer: method(ADMIN, 'ChangePeer', admin.ChangePeerRequest, admin.ChangePeerResponse),
 } as const;
 
+const coord = nokv.coordinator.v1;
+const COORDINATOR = 'nokv.coordinator.v1.Coordinator';
+/** `service Coordinator` (coordinator.proto): routing, heartbeats, store discovery, ID and TSO. */
+export const CoordinatorService = {
+  GetRegionByKey: method(COORDINATOR, 'GetRegionByKey', coord.GetRegionByKeyRequest, coord.GetRegionResponse),
+  GetRegionById: method(COORDINATOR, 'GetRegionById', coord.GetRegionByIdRequest, coord.GetRegionResponse),
+  ScanRegions: method(COORDINATOR, 'ScanRegions', coord.ScanRegionsRequest, coord.ScanRegionsResponse),
+  StoreHeartbeat: method(
+    COORDINATOR,
+    'StoreHeartbeat',
+    coord.StoreHeartbeatRequest,
+    coord.StoreHeartbeatResponse,
+  ),
+  RegionHeartbeat: method(
+    COORDINATOR,
+    'RegionHeartbeat',
+    coord.RegionHeartbeatRequest,
+    coord.RegionHeartbeatResponse,
+  ),
+  PutStore: method(COORDINATOR, 'PutStore', coord.PutStoreRequest, coord.PutStoreResponse),
+  GetStore: method(COORDINATOR, 'GetStore', coord.GetStoreRequest, coord.GetStoreResponse),
+  ListStores: method(COORDINATOR, 'ListStores', coord.ListStoresRequest, coord.ListStoresResponse),
+  RemoveRegion: method(COORDINATOR, 'RemoveRegion', coord.RemoveRegionRequest, coord.RemoveRegionResponse),
+  AllocId: method(COORDINATOR, 'AllocId', coord.AllocIdRequest, coord.AllocIdResponse),
+  Tso: method(COORDINATOR, 'Tso', coord.TsoRequest, coord.TsoResponse),
+} as const;
+
 /** Every service, by its full protobuf name. */
 export const SERVICES = {
   [NOKV]: NoKVService,
   [TRANSPORT]: RaftTransportService,
   [ADMIN]: RaftAdminService,
+  [COORDINATOR]: CoordinatorService,
 } as const;
