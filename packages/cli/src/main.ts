@@ -6,6 +6,7 @@
 import { isConfigError, parseHostPort } from '@nokv/config';
 import { isNoKVError } from '@nokv/engine';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { CoordinatorFlags } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { manifestCommand } from './commands/manifest.js';
 import { remoteStatsCommand } from './commands/remote-stats.js';
@@ -77,6 +78,29 @@ export function buildProgram(out: Output): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .option('--raft-tick-ms <ms>', 'milliseconds per Raft tick (default 100)', positiveInt)
     .action(async (o: ServeFlags) => (await import('./commands/serve.js')).serveCommand(o, out));
+
+  program
+    .command('coordinator')
+    .description(
+      'run the coordinator: routing, store discovery, heartbeats, leader balancing, ID and TSO (gRPC); /metrics /view /healthz over HTTP',
+    )
+    .requiredOption('--workdir <dir>', 'where the event log and checkpoint live')
+    .option(
+      '--addr <host:port>',
+      "gRPC listen address (default: --config's coordinator.addr, else 127.0.0.1:2379)",
+      listenAddr,
+    )
+    .option('--http-addr <host:port>', 'HTTP listen address (default: none)', listenAddr)
+    .option('--config <file>', 'topology file to take the coordinator address from')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option(
+      '--heartbeat-timeout-ms <ms>',
+      'a store is down after this long without a heartbeat (default 10000)',
+      positiveInt,
+    )
+    .action(async (o: CoordinatorFlags) =>
+      (await import('./commands/coordinator.js')).coordinatorCommand(o, out),
+    );
 
   program
     .command('regions')

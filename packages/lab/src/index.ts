@@ -1,6 +1,7 @@
 /**
  * @nokv/lab: tools for testing NoKV as a distributed system. Today, a linearizability checker for
- * operation histories; chaos experiments and workloads will live here too.
+ * operation histories and transactional anomaly checks (list-append cycles, the bank invariant);
+ * chaos experiments and workloads will live here too.
  *
  *     import { checkHistory, kvModel } from '@nokv/lab';
  *     const verdict = checkHistory(kvModel, history, { timeoutMs: 10_000 });
@@ -22,9 +23,16 @@ export type { KvInput, KvOp, KvOutput, KvState } from './linearizability/kv-mode
 export { kvModel } from './linearizability/kv-model.js';
 export type { Model, Operation, Partition, StepResult } from './linearizability/model.js';
 export { partitionByKey } from './linearizability/partition.js';
-export type { BankAnomaly, BankOp, BankOptions, BankProblem, BankResult, BankTxn } from './txn-checks/bank.js';
-export { checkBank } from './txn-checks/bank.js';
 export { ANOMALIES, isForbidden } from './txn-checks/anomalies.js';
+export type {
+  BankAnomaly,
+  BankOp,
+  BankOptions,
+  BankProblem,
+  BankResult,
+  BankTxn,
+} from './txn-checks/bank.js';
+export { checkBank } from './txn-checks/bank.js';
 export { checkListAppend } from './txn-checks/list-append.js';
 export type { SimulateOptions } from './txn-checks/simulate.js';
 export { simulateListAppend } from './txn-checks/simulate.js';

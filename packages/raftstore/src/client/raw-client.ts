@@ -18,7 +18,13 @@ import { createClient, type RpcClient, RpcError } from '../grpc/index.js';
 // could take effect; when its fate is unknown (the connection failed mid-call, or time ran out)
 // the write fails with code 'Unknown' so the caller never mistakes "maybe" for "no".
 
-export type ClientErrorCode = 'Unknown' | 'Timeout' | 'NoRoute' | 'StoreNotMatch' | 'InvalidArgument';
+export type ClientErrorCode =
+  | 'Unknown'
+  | 'Timeout'
+  | 'NoRoute'
+  | 'RouteUnavailable'
+  | 'StoreNotMatch'
+  | 'InvalidArgument';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';
@@ -40,6 +46,12 @@ export interface RawClientOptions {
   timeoutMs?: number;
   /** Deadline of one RPC attempt (default 2000 ms). */
   rpcTimeoutMs?: number;
+  /**
+   * Where to look up a region the cache does not hold (the coordinator). Without it the client
+   * routes by `regions` and the EpochNotMatch replies alone. A lookup that fails is a
+   * `RouteUnavailable` error; the cached routes keep working meanwhile.
+   */
+  lookupRegion?: (key: Uint8Array) => Promise<RegionMeta | undefined>;
 }
 
 type RegionErrorWire = nokv.errors.v1.RegionError.$Properties;
@@ -97,7 +109,7 @@ export class RawClient {
     let from = Buffer.from(bytes(start));
     const to = Buffer.from(bytes(end));
     while (out.length < limit) {
-      const region = this.locate(from);
+      const region = await this.locateAsync(from);
       const res = await this.run(from, 'read', (client, ctx, ms) =>
         client.call(
           NoKVService.RawScan,
@@ -108,9 +120,9 @@ export class RawClient {
       for (const kv of res.kvs ?? [])
         out.push({ key: Buffer.from(kv.key ?? []), value: Buffer.from(kv.value ?? []) });
       // Continue in the next region unless this one reached the end of the range.
-      const regionEnd = Buffer.from(this.locate(from).endKey);
+      const regionEnd = Buffer.from((await this.locateAsync(from)).endKey);
       if (regionEnd.length === 0 || (to.length > 0 && Buffer.compare(regionEnd, to) >= 0)) break;
-      if (region.id === this.locate(regionEnd).id) break;
+      if (region.id === (await this.locateAsync(regionEnd)).id) break;
       from = regionEnd;
     }
     return out.slice(0, limit);
@@ -127,6 +139,38 @@ export class RawClient {
     const r = this.regions.find((x) => keyInRegion(key, x));
     if (!r) throw new ClientError('NoRoute', `no region known for key ${Buffer.from(key).toString('hex')}`);
     return r;
+  }
+
+  /** The region of `key`, from the cache or else the lookup (the coordinator). */
+  async locateAsync(key: Uint8Array): Promise<RegionMeta> {
+    const cached = this.regions.find((x) => keyInRegion(key, x));
+    if (cached) return cached;
+    const lookup = this.options.lookupRegion;
+    if (!lookup) return this.locate(key);
+    let found: RegionMeta | undefined;
+    try {
+      found = await lookup(key);
+    } catch (err) {
+      throw new ClientError('RouteUnavailable', `cannot look up the region of a key: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (!found) throw new ClientError('NoRoute', `no region holds key ${Buffer.from(key).toString('hex')}`);
+    this.upsertRegions([found]);
+    return found;
+  }
+
+  /**
+   * Sends one region-addressed request for `key` to the region's leader, following region errors
+   * until the deadline (the building block of every operation, transactional ones included).
+   * `kind: 'write'` never retries once the request may have taken effect.
+   */
+  regionCall<R extends { regionError?: RegionErrorWire | null }>(
+    key: Uint8Array,
+    kind: 'read' | 'write',
+    call: (client: RpcClient<typeof NoKVService>, ctx: nokv.kv.v1.Context.$Properties, ms: number) => Promise<R>,
+  ): Promise<R> {
+    return this.run(key, kind, call);
   }
 
   private async run<R extends { regionError?: RegionErrorWire | null }>(
@@ -149,7 +193,7 @@ export class RawClient {
           `${kind} did not complete within ${this.timeoutMs} ms (last: ${lastProblem})`,
         );
       }
-      const region = this.locate(key);
+      const region = await this.locateAsync(key);
       const storeId = this.pickStore(region);
       const address = this.options.resolveStoreAddress(storeId);
       if (address === undefined) {
@@ -218,7 +262,9 @@ export class RawClient {
       await sleep(re.serverBusy.backoffMs || 20);
       return;
     }
-    // KeyNotInRegion, RegionNotFound: this replica's view differs; try another.
+    // KeyNotInRegion, RegionNotFound: this replica's view differs; try another (and, with a
+    // coordinator to ask, forget the cached route so the next attempt looks it up afresh).
+    if (this.options.lookupRegion) this.regions = this.regions.filter((r) => r.id !== region.id);
     this.leaders.delete(region.id);
     this.rotate(region);
     await sleep(Math.min(20 * (attempt + 1), 200));

@@ -1,0 +1,405 @@
+import type * as grpc from '@grpc/grpc-js';
+import { parseHostPort } from '@nokv/config';
+import {
+  CoordinatorService,
+  epochFromWire,
+  nokv,
+  peerFromWire,
+  peerToWire,
+  type RegionMeta,
+  type RegionPeer,
+  regionFromWire,
+  regionToWire,
+  uint64FromWire,
+  uint64ToWire,
+} from '@nokv/proto';
+import { type AllocatorOptions, Allocators } from './allocator.js';
+import { CoordinatorError } from './errors.js';
+import { serverDefinition, unaryHandler } from './grpc.js';
+import { LeaderBalancer, type SchedulerOptions } from './scheduler.js';
+import { DurableState, type DurableStateOptions } from './state/durable.js';
+import { type CoordinatorEvent, type StoreRecord, storeAdminFromWire } from './state/events.js';
+import { ClusterView, decideRegionHeartbeat, regionEvents, type StoreStats } from './view.js';
+
+// The Coordinator service: request validation, the wire ↔ bigint conversions, and the calls into
+// the durable state, the cluster view, the scheduler and the allocators.
+
+const pb = nokv.coordinator.v1;
+
+export interface CoordinatorOptions extends DurableStateOptions {
+  workdir: string;
+  heartbeatTimeoutMs?: number;
+  scheduler?: SchedulerOptions;
+  allocator?: AllocatorOptions;
+  /** Checkpoint this often when events were appended since the last one (default 60 000 ms; 0 = off). */
+  checkpointIntervalMs?: number;
+  now?: () => number;
+}
+
+function invalid(message: string): CoordinatorError {
+  return new CoordinatorError('InvalidArgument', message);
+}
+
+function requireId(value: Parameters<typeof uint64FromWire>[0], field: string): bigint {
+  const id = uint64FromWire(value);
+  if (id === 0n) throw invalid(`${field} is required (non-zero)`);
+  return id;
+}
+
+function checkAddr(addr: string, field: string): void {
+  if (!parseHostPort(addr)) throw invalid(`${field} '${addr}' is not host:port`);
+}
+
+function statsFromWire(s: nokv.coordinator.v1.StoreStats.$Properties | null | undefined): StoreStats {
+  return {
+    regionCount: uint64FromWire(s?.regionCount),
+    leaderCount: uint64FromWire(s?.leaderCount),
+    capacity: uint64FromWire(s?.capacity),
+    available: uint64FromWire(s?.available),
+    used: uint64FromWire(s?.used),
+    droppedOperations: uint64FromWire(s?.droppedOperations),
+  };
+}
+
+const LIVE_STATE_WIRE = {
+  up: pb.StoreState.STORE_STATE_UP,
+  down: pb.StoreState.STORE_STATE_DOWN,
+  offline: pb.StoreState.STORE_STATE_OFFLINE,
+  tombstone: pb.StoreState.STORE_STATE_TOMBSTONE,
+} as const;
+
+/** Validates a region from the wire: id, range order, peers. */
+function checkRegion(r: RegionMeta): void {
+  if (r.id === 0n) throw invalid('region.id is required (non-zero)');
+  if (r.endKey.length > 0 && Buffer.compare(r.startKey, r.endKey) >= 0) {
+    throw invalid(`region ${r.id}: start_key must be below end_key`);
+  }
+  if (r.peers.length === 0) throw invalid(`region ${r.id} has no peers`);
+  const stores = new Set<bigint>();
+  const peers = new Set<bigint>();
+  for (const p of r.peers) {
+    if (p.peerId === 0n || p.storeId === 0n)
+      throw invalid(`region ${r.id}: peer ids and store ids must be non-zero`);
+    if (stores.has(p.storeId)) throw invalid(`region ${r.id} has two peers on store ${p.storeId}`);
+    if (peers.has(p.peerId)) throw invalid(`region ${r.id} lists peer ${p.peerId} twice`);
+    stores.add(p.storeId);
+    peers.add(p.peerId);
+  }
+}
+
+export class Coordinator {
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly state: DurableState,
+    readonly view: ClusterView,
+    readonly allocators: Allocators,
+    readonly balancer: LeaderBalancer,
+  ) {}
+
+  static async open(opts: CoordinatorOptions): Promise<Coordinator> {
+    const state = await DurableState.open(opts.workdir, opts);
+    const view = new ClusterView(state.catalog, {
+      ...(opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    const c = new Coordinator(
+      state,
+      view,
+      new Allocators(state, { ...(opts.now ? { now: opts.now } : {}), ...opts.allocator }),
+      new LeaderBalancer(opts.scheduler),
+    );
+    const interval = opts.checkpointIntervalMs ?? 60_000;
+    if (interval > 0) {
+      c.checkpointTimer = setInterval(() => {
+        if (state.eventsSinceCheckpoint > 0) state.checkpoint().catch(() => {});
+      }, interval);
+      c.checkpointTimer.unref();
+    }
+    return c;
+  }
+
+  // ---- routing ----
+
+  private regionReply(r: RegionMeta | undefined): nokv.coordinator.v1.GetRegionResponse.$Properties {
+    if (!r) return { notFound: true };
+    const leader = this.view.leaderOf(r.id);
+    return { region: regionToWire(r), ...(leader ? { leader: peerToWire(leader) } : {}) };
+  }
+
+  async getRegionByKey(req: nokv.coordinator.v1.GetRegionByKeyRequest) {
+    return this.regionReply(this.view.regionByKey(req.key ?? new Uint8Array(0)));
+  }
+
+  async getRegionById(req: nokv.coordinator.v1.GetRegionByIdRequest) {
+    const id = requireId(req.regionId, 'region_id');
+    return this.regionReply(this.state.catalog.regions.get(id));
+  }
+
+  async scanRegions(
+    req: nokv.coordinator.v1.ScanRegionsRequest,
+  ): Promise<nokv.coordinator.v1.ScanRegionsResponse.$Properties> {
+    const start = req.startKey ?? new Uint8Array(0);
+    const end = req.endKey ?? new Uint8Array(0);
+    if (end.length > 0 && Buffer.compare(start, end) >= 0) throw invalid('start_key must be below end_key');
+    return {
+      regions: this.view.scanRegions(start, end, req.limit ?? 0).map((r) => {
+        const leader = this.view.leaderOf(r.id);
+        return { region: regionToWire(r), ...(leader ? { leader: peerToWire(leader) } : {}) };
+      }),
+    };
+  }
+
+  // ---- stores ----
+
+  private storeReply(s: StoreRecord): nokv.coordinator.v1.Store.$Properties {
+    const last = this.view.lastHeartbeatMs(s.id);
+    return {
+      id: uint64ToWire(s.id, 'store.id'),
+      addr: s.addr,
+      httpAddr: s.httpAddr,
+      state: LIVE_STATE_WIRE[this.view.storeState(s.id) ?? 'down'],
+      lastHeartbeatUnixMs: uint64ToWire(BigInt(last ?? 0), 'last_heartbeat'),
+    };
+  }
+
+  /** Another live store already using `addr`. */
+  private static addrConflict(
+    catalog: DurableState['catalog'],
+    id: bigint,
+    addr: string,
+  ): StoreRecord | undefined {
+    for (const s of catalog.stores.values()) {
+      if (s.id !== id && s.addr === addr && s.adminState !== 'tombstone') return s;
+    }
+    return undefined;
+  }
+
+  async putStore(req: nokv.coordinator.v1.PutStoreRequest) {
+    const w = req.store;
+    if (!w) throw invalid('store is required');
+    const id = requireId(w.id, 'store.id');
+    if (!w.addr) throw invalid('store.addr is required');
+    checkAddr(w.addr, 'store.addr');
+    if (w.httpAddr) checkAddr(w.httpAddr, 'store.http_addr');
+    if (w.state === pb.StoreState.STORE_STATE_DOWN)
+      throw invalid('store.state DOWN cannot be set (it follows heartbeats)');
+    if (w.state !== undefined && w.state !== null && !(w.state in LIVE_STATE_WIRE_BY_NUMBER)) {
+      throw invalid(`store.state ${w.state} is not a StoreState`);
+    }
+    const record: StoreRecord = {
+      id,
+      addr: w.addr,
+      httpAddr: w.httpAddr ?? '',
+      adminState: storeAdminFromWire(w.state),
+    };
+    const stored = await this.state.mutate((catalog) => {
+      const other = Coordinator.addrConflict(catalog, id, record.addr);
+      if (other) {
+        throw new CoordinatorError(
+          'FailedPrecondition',
+          `address ${record.addr} belongs to store ${other.id}`,
+        );
+      }
+      const cur = catalog.stores.get(id);
+      const same =
+        cur &&
+        cur.addr === record.addr &&
+        cur.httpAddr === record.httpAddr &&
+        cur.adminState === record.adminState;
+      return { events: same ? [] : [{ type: 'storePut', store: record }], result: record };
+    });
+    return { store: this.storeReply(stored) };
+  }
+
+  async getStore(req: nokv.coordinator.v1.GetStoreRequest) {
+    const id = requireId(req.storeId, 'store_id');
+    const s = this.state.catalog.stores.get(id);
+    return s ? { store: this.storeReply(s) } : { notFound: true };
+  }
+
+  async listStores(req: nokv.coordinator.v1.ListStoresRequest) {
+    const stores = [...this.state.catalog.stores.values()]
+      .filter((s) => req.includeTombstones || s.adminState !== 'tombstone')
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { stores: stores.map((s) => this.storeReply(s)) };
+  }
+
+  // ---- heartbeats ----
+
+  async storeHeartbeat(
+    req: nokv.coordinator.v1.StoreHeartbeatRequest,
+  ): Promise<nokv.coordinator.v1.StoreHeartbeatResponse.$Properties> {
+    const w = req.store;
+    if (!w) throw invalid('store is required');
+    const id = requireId(w.id, 'store.id');
+    if (w.addr) checkAddr(w.addr, 'store.addr');
+    if (w.httpAddr) checkAddr(w.httpAddr, 'store.http_addr');
+    await this.state.mutate((catalog) => {
+      const cur = catalog.stores.get(id);
+      if (!cur && !w.addr) {
+        throw invalid(`store ${id} is not registered: its first heartbeat must carry store.addr`);
+      }
+      if (cur?.adminState === 'tombstone') {
+        throw new CoordinatorError('FailedPrecondition', `store ${id} is tombstone`);
+      }
+      const next: StoreRecord = {
+        id,
+        addr: w.addr || cur?.addr || '',
+        httpAddr: w.httpAddr || cur?.httpAddr || '',
+        adminState: cur?.adminState ?? 'normal',
+      };
+      const other = Coordinator.addrConflict(catalog, id, next.addr);
+      if (other)
+        throw new CoordinatorError('FailedPrecondition', `address ${next.addr} belongs to store ${other.id}`);
+      const changed = !cur || cur.addr !== next.addr || cur.httpAddr !== next.httpAddr;
+      const events: CoordinatorEvent[] = changed ? [{ type: 'storePut', store: next }] : [];
+      return { events, result: undefined };
+    });
+    this.view.recordStoreHeartbeat(id, statsFromWire(req.stats));
+    const ops = this.balancer.onStoreHeartbeat(this.view, id);
+    return {
+      operations: ops.map((op) => ({
+        type: pb.OperationType.OPERATION_TYPE_TRANSFER_LEADER,
+        regionId: uint64ToWire(op.regionId, 'region_id'),
+        fromPeerId: uint64ToWire(op.fromPeerId, 'from_peer_id'),
+        toPeerId: uint64ToWire(op.toPeerId, 'to_peer_id'),
+      })),
+    };
+  }
+
+  async regionHeartbeat(
+    req: nokv.coordinator.v1.RegionHeartbeatRequest,
+  ): Promise<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties> {
+    if (!req.region) throw invalid('region is required');
+    const region = regionFromWire(req.region);
+    checkRegion(region);
+    const leader: RegionPeer | undefined =
+      req.leader && uint64FromWire(req.leader.peerId) !== 0n ? peerFromWire(req.leader) : undefined;
+    if (leader && !region.peers.some((p) => p.peerId === leader.peerId && p.storeId === leader.storeId)) {
+      throw invalid(
+        `leader peer ${leader.peerId} (store ${leader.storeId}) is not a peer of region ${region.id}`,
+      );
+    }
+    const decision = await this.state.mutate((catalog) => {
+      const d = decideRegionHeartbeat(catalog, region);
+      return { events: regionEvents(region, d), result: d };
+    });
+    if (decision.kind === 'stale') return { stale: true, reason: decision.reason };
+    if (decision.kind === 'update') for (const id of decision.removes) this.view.forgetRegion(id);
+    this.view.recordRegionHeartbeat(region.id, {
+      leader,
+      term: uint64FromWire(req.term),
+      appliedIndex: uint64FromWire(req.appliedIndex),
+      pendingPeers: (req.pendingPeers ?? []).map(peerFromWire),
+      downPeers: (req.downPeers ?? []).map(peerFromWire),
+    });
+    return {};
+  }
+
+  async removeRegion(req: nokv.coordinator.v1.RemoveRegionRequest) {
+    const id = requireId(req.regionId, 'region_id');
+    if (!req.expectedEpoch) throw invalid('expected_epoch is required');
+    const expected = epochFromWire(req.expectedEpoch);
+    const removed = await this.state.mutate((catalog) => {
+      const cur = catalog.regions.get(id);
+      if (!cur) return { events: [], result: false };
+      if (cur.epoch.version !== expected.version || cur.epoch.confVersion !== expected.confVersion) {
+        throw new CoordinatorError(
+          'FailedPrecondition',
+          `region ${id} epoch is {version ${cur.epoch.version}, conf_version ${cur.epoch.confVersion}}, not the expected {version ${expected.version}, conf_version ${expected.confVersion}}`,
+        );
+      }
+      return { events: [{ type: 'regionRemoved', regionId: id }], result: true };
+    });
+    if (removed) this.view.forgetRegion(id);
+    return { removed };
+  }
+
+  // ---- allocators ----
+
+  async allocId(req: nokv.coordinator.v1.AllocIdRequest) {
+    const { first, count } = await this.allocators.allocId(req.count ?? 0);
+    return { firstId: uint64ToWire(first, 'first_id'), count };
+  }
+
+  async tso(req: nokv.coordinator.v1.TsoRequest) {
+    const { first, count } = await this.allocators.tso(req.count ?? 0);
+    return { timestamp: uint64ToWire(first, 'timestamp'), count };
+  }
+
+  // ---- wiring ----
+
+  /** Registers the Coordinator service on a grpc-js server. */
+  addServiceTo(
+    server: grpc.Server,
+    opts: { maxRequestBytes?: number; onDone?: (method: string, code: string, ms: number) => void } = {},
+  ): void {
+    const h = {
+      maxRequestBytes: opts.maxRequestBytes ?? 4 * 1024 * 1024,
+      ...(opts.onDone ? { onDone: opts.onDone } : {}),
+    };
+    const S = CoordinatorService;
+    server.addService(serverDefinition(S), {
+      GetRegionByKey: unaryHandler(S.GetRegionByKey, (r) => this.getRegionByKey(r), h),
+      GetRegionById: unaryHandler(S.GetRegionById, (r) => this.getRegionById(r), h),
+      ScanRegions: unaryHandler(S.ScanRegions, (r) => this.scanRegions(r), h),
+      StoreHeartbeat: unaryHandler(S.StoreHeartbeat, (r) => this.storeHeartbeat(r), h),
+      RegionHeartbeat: unaryHandler(S.RegionHeartbeat, (r) => this.regionHeartbeat(r), h),
+      PutStore: unaryHandler(S.PutStore, (r) => this.putStore(r), h),
+      GetStore: unaryHandler(S.GetStore, (r) => this.getStore(r), h),
+      ListStores: unaryHandler(S.ListStores, (r) => this.listStores(r), h),
+      RemoveRegion: unaryHandler(S.RemoveRegion, (r) => this.removeRegion(r), h),
+      AllocId: unaryHandler(S.AllocId, (r) => this.allocId(r), h),
+      Tso: unaryHandler(S.Tso, (r) => this.tso(r), h),
+    });
+  }
+
+  /** The JSON cluster view (bigints as strings). */
+  viewJson(): unknown {
+    const a = this.allocators.snapshot();
+    const log = this.state.log;
+    return {
+      ...this.view.toJson(),
+      scheduler: {
+        cooldownMs: this.balancer.cooldownMs,
+        issued: this.balancer.issued,
+        leaderCounts: Object.fromEntries(
+          [...this.balancer.leaderCounts(this.view)].map(([id, n]) => [id.toString(), n]),
+        ),
+        recentOperations: this.balancer.recentOperations(this.view.now()),
+      },
+      allocator: {
+        nextId: a.nextId.toString(),
+        idFence: a.idFence.toString(),
+        lastTs: a.lastTs.toString(),
+        tsoFence: a.tsoFence.toString(),
+      },
+      durable: {
+        dir: this.state.dir,
+        logFile: log.file,
+        logSeq: log.seq.toString(),
+        logBytes: log.bytes,
+        eventsSinceCheckpoint: this.state.eventsSinceCheckpoint,
+        lastCheckpointUnixMs: this.state.lastCheckpointUnixMs ?? null,
+        recovery: {
+          checkpointLogSeq: this.state.recovery.checkpoint?.logSeq.toString() ?? null,
+          eventsReplayed: this.state.recovery.eventsReplayed,
+          tornTail: this.state.recovery.tornTail ?? null,
+        },
+      },
+    };
+  }
+
+  /** Stops the checkpoint timer, writes a final checkpoint and closes the files. Idempotent. */
+  close(opts: { checkpoint?: boolean } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+      await this.state.close(opts);
+    })();
+    return this.closing;
+  }
+}
+
+const LIVE_STATE_WIRE_BY_NUMBER: Record<number, true> = { 0: true, 1: true, 2: true, 3: true, 4: true };

@@ -1,0 +1,36 @@
+import { loadTopology } from '@nokv/config';
+import { ExitCode } from '../errors.js';
+import type { Output } from '../output.js';
+
+export interface CoordinatorFlags {
+  workdir: string;
+  addr?: string;
+  httpAddr?: string;
+  config?: string;
+  logLevel: string;
+  heartbeatTimeoutMs?: number;
+}
+
+/**
+ * `nokv coordinator --workdir DIR [--addr H:P] ...`: runs the coordinator until SIGINT/SIGTERM (see
+ * apps/coordinator/README.md). Without --addr the address comes from --config's coordinator.addr,
+ * else 127.0.0.1:2379.
+ */
+export async function coordinatorCommand(flags: CoordinatorFlags, out: Output): Promise<void> {
+  // Loaded on demand: gRPC and the coordinator are not needed by the other commands.
+  const { runCoordinator } = await import('@nokv/coordinator');
+  const addr =
+    flags.addr ??
+    (flags.config !== undefined ? (await loadTopology(flags.config)).coordinator?.addr : undefined);
+  const code = await runCoordinator(
+    {
+      workdir: flags.workdir,
+      logLevel: flags.logLevel,
+      ...(addr !== undefined ? { addr } : {}),
+      ...(flags.httpAddr !== undefined ? { httpAddr: flags.httpAddr } : {}),
+      ...(flags.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: flags.heartbeatTimeoutMs } : {}),
+    },
+    { error: (text) => out.error(text) },
+  );
+  if (code !== 0) throw new ExitCode(code);
+}
