@@ -77,6 +77,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
       scope: { type: 'string' },
       'log-level': { type: 'string' },
       'raft-tick-ms': { type: 'string' },
+      'coordinator-addr': { type: 'string' },
     },
     strict: true,
   });
@@ -94,6 +95,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
     ...(values['http-addr'] !== undefined ? { httpAddr: values['http-addr'] } : {}),
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
     ...(values['raft-tick-ms'] !== undefined ? { raftTickMs: Number(values['raft-tick-ms']) } : {}),
+    ...(values['coordinator-addr'] !== undefined ? { coordinatorAddr: values['coordinator-addr'] } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ import { Store } from '@nokv/raftstore';
 import type { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { ServeError } from './errors.js';
+import { CoordinatorHeartbeat } from './heartbeat.js';
 import { createHttpServer } from './http.js';
 import { createLogger, type NodeLogger } from './logger.js';
 
@@ -47,6 +48,10 @@ export interface ServeOptions {
   logDestination?: pino.DestinationStream;
   /** How long `stop()` lets in-flight gRPC calls finish before cancelling them (default 5000 ms). */
   shutdownGraceMs?: number;
+  /** The coordinator to heartbeat to (default: the topology file's; '' = none). */
+  coordinatorAddr?: string;
+  /** Milliseconds between heartbeat rounds (default 1000). */
+  heartbeatIntervalMs?: number;
 }
 
 export interface RunningNode {
@@ -243,6 +248,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
   const { firstStart, rewrite } = await checkWorkdir(workdir, storeId);
   const db = await open({ dir: workdir, allowedModes: ['cluster'] });
   let store: Store | undefined;
+  let heartbeat: CoordinatorHeartbeat | undefined;
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': 80 * MiB,
     'grpc.max_send_message_length': -1,
@@ -261,6 +267,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       engine: db.stats(),
       store: store?.stats() ?? null,
       regions: store?.regionStatuses() ?? [],
+      coordinator: heartbeat?.status ?? null,
     }),
   });
   try {
@@ -311,12 +318,26 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       logger.warn('no HTTP address in the topology file or --http-addr: /metrics and /stats are off');
     }
 
+    const coordinatorAddr = opts.coordinatorAddr ?? topology.coordinator?.addr;
+    if (coordinatorAddr !== undefined && opts.coordinatorAddr !== '') {
+      heartbeat = new CoordinatorHeartbeat({
+        store,
+        coordinatorAddr,
+        addr: storeAddress(topology, storeId, scope),
+        ...(boundHttp ? { httpAddr: boundHttp } : {}),
+        logger: logger.child({ component: 'heartbeat' }),
+        ...(opts.heartbeatIntervalMs !== undefined ? { intervalMs: opts.heartbeatIntervalMs } : {}),
+      });
+      heartbeat.start();
+    }
     const started = store;
+    const beating = heartbeat;
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
         logger.info('stopping');
         const grpcDone = shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
+        await beating?.stop();
         await started.stop();
         await grpcDone;
         await db.close();
@@ -337,6 +358,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       stop,
     };
   } catch (err) {
+    await heartbeat?.stop().catch(() => {});
     grpcServer.forceShutdown();
     await closeHttp(httpServer);
     await store?.stop().catch(() => {});

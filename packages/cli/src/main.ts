@@ -77,6 +77,10 @@ export function buildProgram(out: Output): Command {
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .option('--raft-tick-ms <ms>', 'milliseconds per Raft tick (default 100)', positiveInt)
+    .option(
+      '--coordinator-addr <host:port>',
+      "coordinator to heartbeat to (default: the topology file's; '' = none)",
+    )
     .action(async (o: ServeFlags) => (await import('./commands/serve.js')).serveCommand(o, out));
 
   program
@@ -165,9 +169,10 @@ export function buildProgram(out: Output): Command {
   const kvOptions = (c: Command) =>
     c
       .option('--config <file>', 'topology file (routes by its regions)', 'nokv.config.json')
+      .option('--coordinator <host:port>', 'route through the coordinator instead of the topology file')
       .option('--json', 'JSON for scripts')
       .option('--timeout-ms <ms>', 'deadline of the operation, retries included', positiveInt, 5000);
-  type KvOpts = { config: string; json?: boolean; timeoutMs: number; limit?: number };
+  type KvOpts = { config: string; coordinator?: string; json?: boolean; timeoutMs: number; limit?: number };
   const kvRun = async (op: 'get' | 'put' | 'delete' | 'scan', args: string[], o: KvOpts) =>
     (await import('./commands/kv.js')).kvCommand(op, args, { ...o, json: o.json === true }, out);
   kvOptions(kv.command('get <key>').description('read a key (linearizable)')).action((k: string, o: KvOpts) =>

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ export interface ProcessClusterOptions {
   compiled?: boolean;
   raftTickMs?: number;
   logLevel?: string;
+  /** Also run a coordinator process (the stores heartbeat to it); without it the topology names none. */
+  withCoordinator?: boolean;
 }
 
 interface Child {
@@ -50,6 +52,7 @@ async function freePort(): Promise<number> {
 
 export class ProcessCluster {
   private readonly children = new Map<number, Child>();
+  private coordinator: { port: number; workdir: string; proc?: ChildProcess; output: string[] } | undefined;
   private readonly clients: RawClient[] = [];
   readonly configPath: string;
 
@@ -73,8 +76,12 @@ export class ProcessCluster {
         output: [],
       });
     }
+    if (options.withCoordinator) {
+      c.coordinator = { port: await freePort(), workdir: join(root, 'coordinator'), output: [] };
+    }
     await writeFile(c.configPath, JSON.stringify(c.topology(), null, 2));
     try {
+      if (c.coordinator) await c.startCoordinator();
       await Promise.all([...c.children.keys()].map((id) => c.startStore(id)));
     } catch (err) {
       await c.stop();
@@ -88,7 +95,7 @@ export class ProcessCluster {
     const peers = (region: number) => ids.map((s) => ({ storeId: s, peerId: s * 100 + region }));
     return {
       cluster: 'nokv-test',
-      coordinator: { addr: '127.0.0.1:2379' },
+      ...(this.coordinator ? { coordinator: { addr: `127.0.0.1:${this.coordinator.port}` } } : {}),
       stores: [...this.children.values()].map((c) => ({
         id: c.id,
         addr: `127.0.0.1:${c.port}`,
@@ -188,6 +195,62 @@ export class ProcessCluster {
     );
   }
 
+  /** The coordinator's address (when the cluster has one). */
+  get coordinatorAddr(): string | undefined {
+    return this.coordinator ? `127.0.0.1:${this.coordinator.port}` : undefined;
+  }
+
+  async startCoordinator(): Promise<void> {
+    const co = this.coordinator;
+    if (!co) throw new Error('this cluster has no coordinator');
+    if (co.proc && co.proc.exitCode === null && co.proc.signalCode === null) return;
+    const root = join(appDir, '..', 'coordinator');
+    const compiledEntry = join(root, 'dist', 'src', 'main.js');
+    const args =
+      this.options.compiled === true && existsSync(compiledEntry)
+        ? [compiledEntry]
+        : ['--conditions=@nokv/source', '--import', 'tsx', join(root, 'src', 'main.ts')];
+    args.push(
+      '--addr',
+      `127.0.0.1:${co.port}`,
+      '--workdir',
+      co.workdir,
+      '--log-level',
+      this.options.logLevel ?? 'warn',
+    );
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    co.proc = proc;
+    co.output = [];
+    const keep = (chunk: Buffer) => co.output.push(chunk.toString());
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    // Ready when its port accepts connections.
+    await this.waitFor(
+      'the coordinator to listen',
+      async () => {
+        if (proc.exitCode !== null)
+          throw new Error(`coordinator exited with ${proc.exitCode}: ${co.output.join('')}`);
+        return new Promise<boolean>((res) => {
+          const sock = connect(co.port, '127.0.0.1');
+          sock.once('connect', () => {
+            sock.destroy();
+            res(true);
+          });
+          sock.once('error', () => res(false));
+        });
+      },
+      30_000,
+    );
+  }
+
+  async killCoordinator(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.coordinator?.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await exited;
+  }
+
   /** Kills a store's process (SIGKILL by default: no shutdown code runs) and waits for it to exit. */
   async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.children.get(id)?.proc;
@@ -242,6 +305,7 @@ export class ProcessCluster {
   /** Stops every store with SIGTERM (a clean stop) and removes the workdirs. */
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
+    await this.killCoordinator('SIGTERM');
     await Promise.all(
       this.storeIds().map(async (id) => {
         const proc = this.children.get(id)?.proc;

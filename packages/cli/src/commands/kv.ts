@@ -2,12 +2,25 @@ import type { Output } from '../output.js';
 
 export interface KvFlags {
   config: string;
+  /** Route through the coordinator at this address instead of the topology file's regions. */
+  coordinator?: string;
   json: boolean;
   timeoutMs: number;
 }
 
-/** A raw KV client routed by the topology file's regions (the coordinator's routing comes later). */
+/** A raw KV client routed by the coordinator (`--coordinator`) or by the topology file's regions. */
 async function client(flags: KvFlags) {
+  if (flags.coordinator !== undefined) {
+    const { connectCluster } = await import('@nokv/raftstore');
+    const cluster = await connectCluster({ coordinatorAddr: flags.coordinator, timeoutMs: flags.timeoutMs });
+    const c = cluster.client;
+    const close = c.close.bind(c);
+    c.close = () => {
+      close();
+      cluster.coordinator.close();
+    };
+    return c;
+  }
   const [{ loadTopology, regionMetas, storeAddressResolver }, { RawClient }] = await Promise.all([
     import('@nokv/config'),
     import('@nokv/raftstore'),

@@ -10,6 +10,7 @@ export interface ServeFlags {
   scope: 'host' | 'docker';
   logLevel: string;
   raftTickMs?: number;
+  coordinatorAddr?: string;
 }
 
 /**
@@ -29,6 +30,7 @@ export async function serveCommand(flags: ServeFlags, out: Output): Promise<void
       ...(flags.addr !== undefined ? { addr: flags.addr } : {}),
       ...(flags.httpAddr !== undefined ? { httpAddr: flags.httpAddr } : {}),
       ...(flags.raftTickMs !== undefined ? { raftTickMs: flags.raftTickMs } : {}),
+      ...(flags.coordinatorAddr !== undefined ? { coordinatorAddr: flags.coordinatorAddr } : {}),
     },
     { error: (text) => out.error(text) },
   );

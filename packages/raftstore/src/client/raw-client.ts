@@ -23,6 +23,8 @@ export type ClientErrorCode =
   | 'Timeout'
   | 'NoRoute'
   | 'RouteUnavailable'
+  | 'TsoUnavailable'
+  | 'Conflict'
   | 'StoreNotMatch'
   | 'InvalidArgument';
 
@@ -151,9 +153,13 @@ export class RawClient {
     try {
       found = await lookup(key);
     } catch (err) {
-      throw new ClientError('RouteUnavailable', `cannot look up the region of a key: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new ClientError(
+        'RouteUnavailable',
+        `cannot look up the region of a key: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     if (!found) throw new ClientError('NoRoute', `no region holds key ${Buffer.from(key).toString('hex')}`);
     this.upsertRegions([found]);
@@ -168,7 +174,11 @@ export class RawClient {
   regionCall<R extends { regionError?: RegionErrorWire | null }>(
     key: Uint8Array,
     kind: 'read' | 'write',
-    call: (client: RpcClient<typeof NoKVService>, ctx: nokv.kv.v1.Context.$Properties, ms: number) => Promise<R>,
+    call: (
+      client: RpcClient<typeof NoKVService>,
+      ctx: nokv.kv.v1.Context.$Properties,
+      ms: number,
+    ) => Promise<R>,
   ): Promise<R> {
     return this.run(key, kind, call);
   }
