@@ -9,7 +9,7 @@ import type {
 } from '@grpc/grpc-js';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { MethodDescriptor } from '@nokv/proto';
-import { GrpcStatusError, toServerError } from './status.js';
+import { errorToStatus, GrpcStatusError, toServerError } from './status.js';
 
 // Server-side plumbing. Request deserializers do not decode: handlers receive the raw bytes and
 // decode them themselves, so malformed input is answered with INVALID_ARGUMENT (grpc-js answers
@@ -95,6 +95,8 @@ export function grpcServerOptions(opts: ServerOptions): GrpcServerOptions {
 export interface HandlerOptions {
   /** Requests (each message of a stream) larger than this are answered with INVALID_ARGUMENT. */
   maxRequestBytes: number;
+  /** Called once per unary call with its outcome code ('Ok' or the error code) and duration (metrics). */
+  onDone?: (method: string, code: string, ms: number) => void;
 }
 
 /** Decodes one request message, or throws GrpcStatusError INVALID_ARGUMENT. */
@@ -127,24 +129,29 @@ export function unaryHandler<M extends AnyMethod>(
   opts: HandlerOptions,
 ): handleUnaryCall<Buffer, ResponseProps<M>> {
   return (call, callback) => {
+    const started = performance.now();
+    const fail = (err: unknown) => {
+      opts.onDone?.(method.name, errorToStatus(err).code, performance.now() - started);
+      callback(toServerError(err));
+    };
     let req: RequestOf<M>;
     try {
       req = decodeRequest(method, call.request, opts.maxRequestBytes);
     } catch (err) {
-      callback(toServerError(err));
+      fail(err);
       return;
     }
     let pending: Promise<ResponseProps<M>>;
     try {
       pending = impl(req, call);
     } catch (err) {
-      callback(toServerError(err));
+      fail(err);
       return;
     }
-    pending.then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServerError(err)),
-    );
+    pending.then((res) => {
+      opts.onDone?.(method.name, 'Ok', performance.now() - started);
+      callback(null, res);
+    }, fail);
   };
 }
 
