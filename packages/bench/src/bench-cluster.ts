@@ -3,7 +3,8 @@
  * processes on loopback (fsync on: every Raft append is fsynced before it is acknowledged), with
  * 64 concurrent clients and 256-byte values: raw puts, then linearizable gets (ReadIndex). The
  * embedded engine with `syncWrites: true` runs the same workload in the same run as the baseline
- * the cluster's cost is measured against (ratios printed).
+ * the cluster's cost is measured against, and etcd (3 members on loopback, if `etcd` is installed:
+ * Debian's etcd-server) runs the same puts and linearizable gets as the peer to beat (ratios printed).
  *
  *     pnpm bench:cluster [--seconds 10] [--clients 64] [--value-bytes 256] [--keys 20000]
  */
@@ -14,6 +15,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { open } from '@nokv/engine';
 import { ProcessCluster } from '@nokv/node/testing';
+import { Etcd3 } from 'etcd3';
+import { etcdAvailable, startEtcdCluster } from './peers/etcd-cluster.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -105,6 +108,36 @@ try {
   await cluster.stop();
 }
 
+// etcd, 3 members on loopback, same concurrency and value size (linearizable reads are its default).
+const etcdVersion = etcdAvailable();
+let etcdPut: PhaseResult | undefined;
+let etcdGet: PhaseResult | undefined;
+if (etcdVersion === undefined) {
+  process.stdout.write('etcd not found (apt-get install etcd-server): skipping the etcd comparison\n');
+} else {
+  const etcd = await startEtcdCluster(3);
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  try {
+    // Wait for a leader.
+    for (let i = 0; ; i++) {
+      try {
+        await client.put('warmup').value('1');
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    etcdPut = await phase((i) => client.put(keyOf(i)).value(value).exec());
+    process.stdout.write(`${row(`etcd put (${etcdVersion})`, etcdPut)}\n`);
+    etcdGet = await phase((i) => client.get(keyOf(i)).buffer());
+    process.stdout.write(`${row('etcd get (linearizable)', etcdGet)}\n`);
+  } finally {
+    client.close();
+    await etcd.stop();
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'nokv-bench-embedded-'));
 let embeddedPut: PhaseResult;
 let embeddedGet: PhaseResult;
@@ -119,9 +152,14 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
+if (etcdPut && etcdGet) {
+  process.stdout.write(
+    `ratios (NoKV cluster / etcd): put ${(clusterPut.opsPerSec / etcdPut.opsPerSec).toFixed(3)}, get ${(clusterGet.opsPerSec / etcdGet.opsPerSec).toFixed(3)}\n`,
+  );
+}
 process.stdout.write(
   `ratios (cluster / embedded): put ${(clusterPut.opsPerSec / embeddedPut.opsPerSec).toFixed(3)}, get ${(clusterGet.opsPerSec / embeddedGet.opsPerSec).toFixed(3)}\n`,
 );
 process.stdout.write(
-  `${JSON.stringify({ clusterPut, clusterGet, embeddedPut, embeddedGet, clients, valueBytes, seconds })}\n`,
+  `${JSON.stringify({ clusterPut, clusterGet, etcdPut, etcdGet, embeddedPut, embeddedGet, clients, valueBytes, seconds })}\n`,
 );
