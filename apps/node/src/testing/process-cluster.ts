@@ -161,6 +161,8 @@ export class ProcessCluster {
     const args = useCompiled
       ? [compiledEntry]
       : ['--conditions=@nokv/source', '--import', 'tsx', join(appDir, 'src', 'main.ts')];
+    // NOKV_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the stores (not allowed in NODE_OPTIONS).
+    args.unshift(...(process.env.NOKV_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0));
     args.push(
       '--config',
       this.configPath,
