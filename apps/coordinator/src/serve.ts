@@ -6,12 +6,12 @@
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { formatHostPort, parseHostPort } from '@nokv/config';
+import * as kit from '@nokv/server-kit';
 import type { pino } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AllocatorOptions } from './allocator.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
-import { createHttpServer } from './http.js';
 import { type CoordinatorLogger, createLogger } from './logger.js';
 import type { SchedulerOptions } from './scheduler.js';
 
@@ -53,57 +53,13 @@ function listenAddress(text: string, what: string): { host: string; port: number
   return hp;
 }
 
-function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err)
-        reject(new CoordinatorError('ListenFailed', `cannot listen on ${addr} (gRPC): ${err.message}`));
-      else resolve(port);
-    });
-  });
+/** `GET /metrics` (Prometheus), `GET /view` (JSON cluster view), `GET /healthz` (`ok`). */
+export function createHttpServer(sources: { registry: Registry; view(): unknown }): HttpServer {
+  return kit.createHttpServer({ registry: sources.registry, json: { '/view': () => sources.view() } });
 }
 
-function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(
-        new CoordinatorError(
-          'ListenFailed',
-          `cannot listen on ${formatHostPort(host, port)} (HTTP): ${err.message}`,
-        ),
-      );
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const a = server.address();
-      resolve(typeof a === 'object' && a !== null ? a.port : port);
-    });
-  });
-}
-
-function closeHttp(server: HttpServer): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function shutdownGrpc(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
+const listenFailed = (message: string, cause: Error) =>
+  new CoordinatorError('ListenFailed', message, { cause });
 
 function metrics(
   registry: Registry,
@@ -227,13 +183,17 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
         if (code !== 'Ok') logger.debug({ method, code }, 'rpc failed');
       },
     });
-    const port = await bindGrpc(grpcServer, formatHostPort(grpcListen.host, grpcListen.port));
+    const port = await kit.bindGrpc(
+      grpcServer,
+      formatHostPort(grpcListen.host, grpcListen.port),
+      listenFailed,
+    );
     const addr = formatHostPort(grpcListen.host, port);
     logger.info({ addr }, `gRPC listening on ${addr}`);
     let httpPort: number | undefined;
     let httpAddr: string | undefined;
     if (httpListen) {
-      httpPort = await listenHttp(httpServer, httpListen.host, httpListen.port);
+      httpPort = await kit.listenHttp(httpServer, httpListen.host, httpListen.port, listenFailed);
       httpAddr = formatHostPort(httpListen.host, httpPort);
       logger.info({ httpAddr }, `HTTP listening on http://${httpAddr} (/metrics, /view, /healthz)`);
     }
@@ -241,9 +201,9 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
     const stop = () => {
       stopping ??= (async () => {
         logger.info('stopping');
-        await shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000);
+        await kit.shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
         await coordinator.close();
-        await closeHttp(httpServer);
+        await kit.closeHttp(httpServer);
         logger.info('stopped');
       })();
       return stopping;
@@ -251,7 +211,7 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
     return { coordinator, addr, port, httpAddr, httpPort, logger, stop };
   } catch (err) {
     grpcServer.forceShutdown();
-    await closeHttp(httpServer);
+    await kit.closeHttp(httpServer);
     await coordinator.close({ checkpoint: false }).catch(() => {});
     throw err;
   }

@@ -21,11 +21,11 @@ import {
 } from '@nokv/config';
 import { type Database, nodeVfs, open, readModeFile, writeModeFile } from '@nokv/engine';
 import { Store } from '@nokv/raftstore';
+import * as kit from '@nokv/server-kit';
 import type { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { ServeError } from './errors.js';
 import { CoordinatorHeartbeat } from './heartbeat.js';
-import { createHttpServer } from './http.js';
 import { createLogger, type NodeLogger } from './logger.js';
 
 export interface ServeOptions {
@@ -161,60 +161,22 @@ function engineMetrics(registry: Registry, db: Database): void {
   gauge('nokv_engine_compaction_backlog', 'Compactions due', (s) => s.compaction.backlog);
 }
 
-function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err)
-        reject(
-          new ServeError('ListenFailed', `cannot listen on ${addr} (gRPC): ${err.message}`, { cause: err }),
-        );
-      else resolve(port);
-    });
-  });
+/** What the node's HTTP endpoints read. */
+export interface HttpSources {
+  registry: Registry;
+  /** The `/stats` payload (may hold bigints: they are written as strings). */
+  stats(): unknown;
 }
 
-function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) =>
-      reject(
-        new ServeError(
-          'ListenFailed',
-          `cannot listen on ${formatHostPort(host, port)} (HTTP): ${err.message}`,
-        ),
-      );
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    });
-  });
+/**
+ * The node's HTTP server: `GET /metrics` (Prometheus text), `GET /stats` (JSON), `GET /healthz`
+ * (`ok`). Anything else is a JSON error: 404 for an unknown path, 405 for another method.
+ */
+export function createHttpServer(sources: HttpSources): HttpServer {
+  return kit.createHttpServer({ registry: sources.registry, json: { '/stats': () => sources.stats() } });
 }
 
-function closeHttp(server: HttpServer): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function shutdownGrpc(server: grpc.Server, graceMs: number, logger: NodeLogger): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      logger.warn({ graceMs }, 'gRPC calls still running after the grace period; cancelling them');
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
+const listenFailed = (message: string, cause: Error) => new ServeError('ListenFailed', message, { cause });
 
 /** Starts a store. Resolves once it listens; rejects (cleaning up) on any startup problem. */
 export async function serve(opts: ServeOptions): Promise<RunningNode> {
@@ -302,13 +264,17 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
     }
 
     store.addServicesTo(grpcServer);
-    const grpcPort = await bindGrpc(grpcServer, formatHostPort(grpcListen.host, grpcListen.port));
+    const grpcPort = await kit.bindGrpc(
+      grpcServer,
+      formatHostPort(grpcListen.host, grpcListen.port),
+      listenFailed,
+    );
     boundGrpc = formatHostPort(grpcListen.host, grpcPort);
     logger.info({ addr: boundGrpc }, `gRPC listening on ${boundGrpc}`);
     let httpPort: number | undefined;
     let boundHttp: string | undefined;
     if (httpListen) {
-      httpPort = await listenHttp(httpServer, httpListen.host, httpListen.port);
+      httpPort = await kit.listenHttp(httpServer, httpListen.host, httpListen.port, listenFailed);
       boundHttp = formatHostPort(httpListen.host, httpPort);
       logger.info(
         { httpAddr: boundHttp },
@@ -336,12 +302,12 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
     const stop = () => {
       stopping ??= (async () => {
         logger.info('stopping');
-        const grpcDone = shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
+        const grpcDone = kit.shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
         await beating?.stop();
         await started.stop();
         await grpcDone;
         await db.close();
-        await closeHttp(httpServer);
+        await kit.closeHttp(httpServer);
         logger.info('stopped');
       })();
       return stopping;
@@ -360,7 +326,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
   } catch (err) {
     await heartbeat?.stop().catch(() => {});
     grpcServer.forceShutdown();
-    await closeHttp(httpServer);
+    await kit.closeHttp(httpServer);
     await store?.stop().catch(() => {});
     await db.close().catch(() => {});
     throw err;

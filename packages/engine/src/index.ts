@@ -12,6 +12,7 @@ export type { IterateOptions, ReadOptions, WriteOptions } from './db/database.js
 export { Database, MAX_SCAN_LIMIT, open } from './db/database.js';
 export type { RecoveryReport } from './db/engine-core.js';
 export type { InternalApi, InternalRecord, InternalScanOptions, InternalWrite } from './db/internal-api.js';
+export { isDeleteRecord } from './db/internal-api.js';
 export type { ModeRecord, WorkdirMode } from './db/mode-file.js';
 export { readModeFile, WORKDIR_MODES, writeModeFile } from './db/mode-file.js';
 export type { Logger, OpenOptions } from './db/options.js';

@@ -810,6 +810,671 @@ export namespace nokv {
                   $unknowns?: Uint8Array[];
                 };
             }
+
+            interface ILockInfo extends nokv.kv.v1.LockInfo.$Properties {
+            }
+
+            class LockInfo {
+                constructor(properties?: nokv.kv.v1.LockInfo.$Properties);
+                $unknowns?: Uint8Array[];
+                primaryLock: Uint8Array;
+                key: Uint8Array;
+                lockVersion: Long;
+                lockTtl: Long;
+                minCommitTs: Long;
+                static encode(message: nokv.kv.v1.LockInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.LockInfo & nokv.kv.v1.LockInfo.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace LockInfo {
+                interface $Properties {
+                    primaryLock?: (Uint8Array|null);
+                    key?: (Uint8Array|null);
+                    lockVersion?: (Long|null);
+                    lockTtl?: (Long|null);
+                    minCommitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.LockInfo.$Properties;
+            }
+
+            interface IWriteConflict extends nokv.kv.v1.WriteConflict.$Properties {
+            }
+
+            class WriteConflict {
+                constructor(properties?: nokv.kv.v1.WriteConflict.$Properties);
+                $unknowns?: Uint8Array[];
+                key: Uint8Array;
+                startTs: Long;
+                conflictStartTs: Long;
+                conflictTs: Long;
+                static encode(message: nokv.kv.v1.WriteConflict.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.WriteConflict & nokv.kv.v1.WriteConflict.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace WriteConflict {
+                interface $Properties {
+                    key?: (Uint8Array|null);
+                    startTs?: (Long|null);
+                    conflictStartTs?: (Long|null);
+                    conflictTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.WriteConflict.$Properties;
+            }
+
+            interface IAlreadyExists extends nokv.kv.v1.AlreadyExists.$Properties {
+            }
+
+            class AlreadyExists {
+                constructor(properties?: nokv.kv.v1.AlreadyExists.$Properties);
+                $unknowns?: Uint8Array[];
+                key: Uint8Array;
+                static encode(message: nokv.kv.v1.AlreadyExists.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.AlreadyExists & nokv.kv.v1.AlreadyExists.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace AlreadyExists {
+                interface $Properties {
+                    key?: (Uint8Array|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.AlreadyExists.$Properties;
+            }
+
+            interface ICommitTsExpired extends nokv.kv.v1.CommitTsExpired.$Properties {
+            }
+
+            class CommitTsExpired {
+                constructor(properties?: nokv.kv.v1.CommitTsExpired.$Properties);
+                $unknowns?: Uint8Array[];
+                key: Uint8Array;
+                commitTs: Long;
+                minCommitTs: Long;
+                static encode(message: nokv.kv.v1.CommitTsExpired.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.CommitTsExpired & nokv.kv.v1.CommitTsExpired.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CommitTsExpired {
+                interface $Properties {
+                    key?: (Uint8Array|null);
+                    commitTs?: (Long|null);
+                    minCommitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.CommitTsExpired.$Properties;
+            }
+
+            interface ITxnNotFound extends nokv.kv.v1.TxnNotFound.$Properties {
+            }
+
+            class TxnNotFound {
+                constructor(properties?: nokv.kv.v1.TxnNotFound.$Properties);
+                $unknowns?: Uint8Array[];
+                primaryKey: Uint8Array;
+                startTs: Long;
+                static encode(message: nokv.kv.v1.TxnNotFound.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.TxnNotFound & nokv.kv.v1.TxnNotFound.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace TxnNotFound {
+                interface $Properties {
+                    primaryKey?: (Uint8Array|null);
+                    startTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.TxnNotFound.$Properties;
+            }
+
+            interface ICommitted extends nokv.kv.v1.Committed.$Properties {
+            }
+
+            class Committed {
+                constructor(properties?: nokv.kv.v1.Committed.$Properties);
+                $unknowns?: Uint8Array[];
+                key: Uint8Array;
+                commitTs: Long;
+                static encode(message: nokv.kv.v1.Committed.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.Committed & nokv.kv.v1.Committed.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace Committed {
+                interface $Properties {
+                    key?: (Uint8Array|null);
+                    commitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.Committed.$Properties;
+            }
+
+            interface IKeyError extends nokv.kv.v1.KeyError.$Properties {
+            }
+
+            class KeyError {
+                constructor(properties?: nokv.kv.v1.KeyError.$Properties);
+                $unknowns?: Uint8Array[];
+                locked?: (nokv.kv.v1.LockInfo.$Properties|null);
+                writeConflict?: (nokv.kv.v1.WriteConflict.$Properties|null);
+                alreadyExists?: (nokv.kv.v1.AlreadyExists.$Properties|null);
+                abort: string;
+                commitTsExpired?: (nokv.kv.v1.CommitTsExpired.$Properties|null);
+                txnNotFound?: (nokv.kv.v1.TxnNotFound.$Properties|null);
+                retryable: string;
+                committed?: (nokv.kv.v1.Committed.$Properties|null);
+                static encode(message: nokv.kv.v1.KeyError.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KeyError & nokv.kv.v1.KeyError.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KeyError {
+                interface $Properties {
+                    locked?: (nokv.kv.v1.LockInfo.$Properties|null);
+                    writeConflict?: (nokv.kv.v1.WriteConflict.$Properties|null);
+                    alreadyExists?: (nokv.kv.v1.AlreadyExists.$Properties|null);
+                    abort?: (string|null);
+                    commitTsExpired?: (nokv.kv.v1.CommitTsExpired.$Properties|null);
+                    txnNotFound?: (nokv.kv.v1.TxnNotFound.$Properties|null);
+                    retryable?: (string|null);
+                    committed?: (nokv.kv.v1.Committed.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KeyError.$Properties;
+            }
+
+            interface IKvGetRequest extends nokv.kv.v1.KvGetRequest.$Properties {
+            }
+
+            class KvGetRequest {
+                constructor(properties?: nokv.kv.v1.KvGetRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                key: Uint8Array;
+                version: Long;
+                resolvedLocks: Long[];
+                static encode(message: nokv.kv.v1.KvGetRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvGetRequest & nokv.kv.v1.KvGetRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvGetRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    key?: (Uint8Array|null);
+                    version?: (Long|null);
+                    resolvedLocks?: (Long[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvGetRequest.$Properties;
+            }
+
+            interface IKvGetResponse extends nokv.kv.v1.KvGetResponse.$Properties {
+            }
+
+            class KvGetResponse {
+                constructor(properties?: nokv.kv.v1.KvGetResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                value: Uint8Array;
+                notFound: boolean;
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                static encode(message: nokv.kv.v1.KvGetResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvGetResponse & nokv.kv.v1.KvGetResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvGetResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    value?: (Uint8Array|null);
+                    notFound?: (boolean|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  value?: Uint8Array|null;
+                  notFound?: boolean|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvBatchGetRequest extends nokv.kv.v1.KvBatchGetRequest.$Properties {
+            }
+
+            class KvBatchGetRequest {
+                constructor(properties?: nokv.kv.v1.KvBatchGetRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                keys: Uint8Array[];
+                version: Long;
+                resolvedLocks: Long[];
+                static encode(message: nokv.kv.v1.KvBatchGetRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvBatchGetRequest & nokv.kv.v1.KvBatchGetRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvBatchGetRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    keys?: (Uint8Array[]|null);
+                    version?: (Long|null);
+                    resolvedLocks?: (Long[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvBatchGetRequest.$Properties;
+            }
+
+            interface IKvBatchGetResponse extends nokv.kv.v1.KvBatchGetResponse.$Properties {
+            }
+
+            class KvBatchGetResponse {
+                constructor(properties?: nokv.kv.v1.KvBatchGetResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                pairs: nokv.kv.v1.KvPair.$Properties[];
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                static encode(message: nokv.kv.v1.KvBatchGetResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvBatchGetResponse & nokv.kv.v1.KvBatchGetResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvBatchGetResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    pairs?: (nokv.kv.v1.KvPair.$Properties[]|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  pairs?: nokv.kv.v1.KvPair.$Shape[]|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvScanRequest extends nokv.kv.v1.KvScanRequest.$Properties {
+            }
+
+            class KvScanRequest {
+                constructor(properties?: nokv.kv.v1.KvScanRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                startKey: Uint8Array;
+                endKey: Uint8Array;
+                limit: number;
+                version: Long;
+                resolvedLocks: Long[];
+                static encode(message: nokv.kv.v1.KvScanRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvScanRequest & nokv.kv.v1.KvScanRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvScanRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    startKey?: (Uint8Array|null);
+                    endKey?: (Uint8Array|null);
+                    limit?: (number|null);
+                    version?: (Long|null);
+                    resolvedLocks?: (Long[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvScanRequest.$Properties;
+            }
+
+            interface IKvScanResponse extends nokv.kv.v1.KvScanResponse.$Properties {
+            }
+
+            class KvScanResponse {
+                constructor(properties?: nokv.kv.v1.KvScanResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                kvs: nokv.kv.v1.KvPair.$Properties[];
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                static encode(message: nokv.kv.v1.KvScanResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvScanResponse & nokv.kv.v1.KvScanResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvScanResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    kvs?: (nokv.kv.v1.KvPair.$Properties[]|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  kvs?: nokv.kv.v1.KvPair.$Shape[]|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IMutation extends nokv.kv.v1.Mutation.$Properties {
+            }
+
+            class Mutation {
+                constructor(properties?: nokv.kv.v1.Mutation.$Properties);
+                $unknowns?: Uint8Array[];
+                op: nokv.kv.v1.Mutation.Op;
+                key: Uint8Array;
+                value: Uint8Array;
+                assertNotExist: boolean;
+                static encode(message: nokv.kv.v1.Mutation.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.Mutation & nokv.kv.v1.Mutation.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace Mutation {
+                interface $Properties {
+                    op?: (nokv.kv.v1.Mutation.Op|null);
+                    key?: (Uint8Array|null);
+                    value?: (Uint8Array|null);
+                    assertNotExist?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.Mutation.$Properties;
+
+                enum Op {
+                    PUT = 0,
+                    DELETE = 1,
+                    LOCK = 2
+                }
+            }
+
+            interface IKvPrewriteRequest extends nokv.kv.v1.KvPrewriteRequest.$Properties {
+            }
+
+            class KvPrewriteRequest {
+                constructor(properties?: nokv.kv.v1.KvPrewriteRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                mutations: nokv.kv.v1.Mutation.$Properties[];
+                primaryLock: Uint8Array;
+                startVersion: Long;
+                lockTtl: Long;
+                minCommitTs: Long;
+                static encode(message: nokv.kv.v1.KvPrewriteRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvPrewriteRequest & nokv.kv.v1.KvPrewriteRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvPrewriteRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    mutations?: (nokv.kv.v1.Mutation.$Properties[]|null);
+                    primaryLock?: (Uint8Array|null);
+                    startVersion?: (Long|null);
+                    lockTtl?: (Long|null);
+                    minCommitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvPrewriteRequest.$Properties;
+            }
+
+            interface IKvPrewriteResponse extends nokv.kv.v1.KvPrewriteResponse.$Properties {
+            }
+
+            class KvPrewriteResponse {
+                constructor(properties?: nokv.kv.v1.KvPrewriteResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                errors: nokv.kv.v1.KeyError.$Properties[];
+                static encode(message: nokv.kv.v1.KvPrewriteResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvPrewriteResponse & nokv.kv.v1.KvPrewriteResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvPrewriteResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    errors?: (nokv.kv.v1.KeyError.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  errors?: nokv.kv.v1.KeyError.$Shape[]|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvCommitRequest extends nokv.kv.v1.KvCommitRequest.$Properties {
+            }
+
+            class KvCommitRequest {
+                constructor(properties?: nokv.kv.v1.KvCommitRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                keys: Uint8Array[];
+                startVersion: Long;
+                commitVersion: Long;
+                static encode(message: nokv.kv.v1.KvCommitRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvCommitRequest & nokv.kv.v1.KvCommitRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvCommitRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    keys?: (Uint8Array[]|null);
+                    startVersion?: (Long|null);
+                    commitVersion?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvCommitRequest.$Properties;
+            }
+
+            interface IKvCommitResponse extends nokv.kv.v1.KvCommitResponse.$Properties {
+            }
+
+            class KvCommitResponse {
+                constructor(properties?: nokv.kv.v1.KvCommitResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                static encode(message: nokv.kv.v1.KvCommitResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvCommitResponse & nokv.kv.v1.KvCommitResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvCommitResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvBatchRollbackRequest extends nokv.kv.v1.KvBatchRollbackRequest.$Properties {
+            }
+
+            class KvBatchRollbackRequest {
+                constructor(properties?: nokv.kv.v1.KvBatchRollbackRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                keys: Uint8Array[];
+                startVersion: Long;
+                static encode(message: nokv.kv.v1.KvBatchRollbackRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvBatchRollbackRequest & nokv.kv.v1.KvBatchRollbackRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvBatchRollbackRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    keys?: (Uint8Array[]|null);
+                    startVersion?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvBatchRollbackRequest.$Properties;
+            }
+
+            interface IKvBatchRollbackResponse extends nokv.kv.v1.KvBatchRollbackResponse.$Properties {
+            }
+
+            class KvBatchRollbackResponse {
+                constructor(properties?: nokv.kv.v1.KvBatchRollbackResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                static encode(message: nokv.kv.v1.KvBatchRollbackResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvBatchRollbackResponse & nokv.kv.v1.KvBatchRollbackResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvBatchRollbackResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvResolveLockRequest extends nokv.kv.v1.KvResolveLockRequest.$Properties {
+            }
+
+            class KvResolveLockRequest {
+                constructor(properties?: nokv.kv.v1.KvResolveLockRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                startVersion: Long;
+                commitVersion: Long;
+                keys: Uint8Array[];
+                static encode(message: nokv.kv.v1.KvResolveLockRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvResolveLockRequest & nokv.kv.v1.KvResolveLockRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvResolveLockRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    startVersion?: (Long|null);
+                    commitVersion?: (Long|null);
+                    keys?: (Uint8Array[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvResolveLockRequest.$Properties;
+            }
+
+            interface IKvResolveLockResponse extends nokv.kv.v1.KvResolveLockResponse.$Properties {
+            }
+
+            class KvResolveLockResponse {
+                constructor(properties?: nokv.kv.v1.KvResolveLockResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                resolvedLocks: Long;
+                static encode(message: nokv.kv.v1.KvResolveLockResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvResolveLockResponse & nokv.kv.v1.KvResolveLockResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvResolveLockResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    resolvedLocks?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  resolvedLocks?: Long|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IKvCheckTxnStatusRequest extends nokv.kv.v1.KvCheckTxnStatusRequest.$Properties {
+            }
+
+            class KvCheckTxnStatusRequest {
+                constructor(properties?: nokv.kv.v1.KvCheckTxnStatusRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                primaryKey: Uint8Array;
+                lockTs: Long;
+                currentTs: Long;
+                callerStartTs: Long;
+                rollbackIfNotExist: boolean;
+                static encode(message: nokv.kv.v1.KvCheckTxnStatusRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvCheckTxnStatusRequest & nokv.kv.v1.KvCheckTxnStatusRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvCheckTxnStatusRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    primaryKey?: (Uint8Array|null);
+                    lockTs?: (Long|null);
+                    currentTs?: (Long|null);
+                    callerStartTs?: (Long|null);
+                    rollbackIfNotExist?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.KvCheckTxnStatusRequest.$Properties;
+            }
+
+            enum CheckTxnStatusAction {
+                NO_ACTION = 0,
+                TTL_EXPIRE_ROLLBACK = 1,
+                LOCK_NOT_EXIST_ROLLBACK = 2,
+                MIN_COMMIT_TS_PUSHED = 3
+            }
+
+            interface IKvCheckTxnStatusResponse extends nokv.kv.v1.KvCheckTxnStatusResponse.$Properties {
+            }
+
+            class KvCheckTxnStatusResponse {
+                constructor(properties?: nokv.kv.v1.KvCheckTxnStatusResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                error?: (nokv.kv.v1.KeyError.$Properties|null);
+                lockTtl: Long;
+                commitVersion: Long;
+                action: nokv.kv.v1.CheckTxnStatusAction;
+                static encode(message: nokv.kv.v1.KvCheckTxnStatusResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.KvCheckTxnStatusResponse & nokv.kv.v1.KvCheckTxnStatusResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KvCheckTxnStatusResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    error?: (nokv.kv.v1.KeyError.$Properties|null);
+                    lockTtl?: (Long|null);
+                    commitVersion?: (Long|null);
+                    action?: (nokv.kv.v1.CheckTxnStatusAction|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  error?: nokv.kv.v1.KeyError.$Shape|null;
+                  lockTtl?: Long|null;
+                  commitVersion?: Long|null;
+                  action?: nokv.kv.v1.CheckTxnStatusAction|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
         }
     }
 
@@ -883,6 +1548,162 @@ export namespace nokv {
                 type $Shape = nokv.cmd.v1.DeleteCmd.$Properties;
             }
 
+            interface ITxnMutation extends nokv.cmd.v1.TxnMutation.$Properties {
+            }
+
+            class TxnMutation {
+                constructor(properties?: nokv.cmd.v1.TxnMutation.$Properties);
+                $unknowns?: Uint8Array[];
+                op: number;
+                key: Uint8Array;
+                value: Uint8Array;
+                assertNotExist: boolean;
+                static encode(message: nokv.cmd.v1.TxnMutation.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.TxnMutation & nokv.cmd.v1.TxnMutation.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace TxnMutation {
+                interface $Properties {
+                    op?: (number|null);
+                    key?: (Uint8Array|null);
+                    value?: (Uint8Array|null);
+                    assertNotExist?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.TxnMutation.$Properties;
+            }
+
+            interface IPrewriteCmd extends nokv.cmd.v1.PrewriteCmd.$Properties {
+            }
+
+            class PrewriteCmd {
+                constructor(properties?: nokv.cmd.v1.PrewriteCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                mutations: nokv.cmd.v1.TxnMutation.$Properties[];
+                primary: Uint8Array;
+                startTs: Long;
+                lockTtl: Long;
+                minCommitTs: Long;
+                static encode(message: nokv.cmd.v1.PrewriteCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.PrewriteCmd & nokv.cmd.v1.PrewriteCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PrewriteCmd {
+                interface $Properties {
+                    mutations?: (nokv.cmd.v1.TxnMutation.$Properties[]|null);
+                    primary?: (Uint8Array|null);
+                    startTs?: (Long|null);
+                    lockTtl?: (Long|null);
+                    minCommitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.PrewriteCmd.$Properties;
+            }
+
+            interface ICommitCmd extends nokv.cmd.v1.CommitCmd.$Properties {
+            }
+
+            class CommitCmd {
+                constructor(properties?: nokv.cmd.v1.CommitCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                keys: Uint8Array[];
+                startTs: Long;
+                commitTs: Long;
+                static encode(message: nokv.cmd.v1.CommitCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.CommitCmd & nokv.cmd.v1.CommitCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CommitCmd {
+                interface $Properties {
+                    keys?: (Uint8Array[]|null);
+                    startTs?: (Long|null);
+                    commitTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.CommitCmd.$Properties;
+            }
+
+            interface IBatchRollbackCmd extends nokv.cmd.v1.BatchRollbackCmd.$Properties {
+            }
+
+            class BatchRollbackCmd {
+                constructor(properties?: nokv.cmd.v1.BatchRollbackCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                keys: Uint8Array[];
+                startTs: Long;
+                static encode(message: nokv.cmd.v1.BatchRollbackCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.BatchRollbackCmd & nokv.cmd.v1.BatchRollbackCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace BatchRollbackCmd {
+                interface $Properties {
+                    keys?: (Uint8Array[]|null);
+                    startTs?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.BatchRollbackCmd.$Properties;
+            }
+
+            interface IResolveLockCmd extends nokv.cmd.v1.ResolveLockCmd.$Properties {
+            }
+
+            class ResolveLockCmd {
+                constructor(properties?: nokv.cmd.v1.ResolveLockCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                startTs: Long;
+                commitTs: Long;
+                keys: Uint8Array[];
+                start: Uint8Array;
+                end: Uint8Array;
+                static encode(message: nokv.cmd.v1.ResolveLockCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.ResolveLockCmd & nokv.cmd.v1.ResolveLockCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ResolveLockCmd {
+                interface $Properties {
+                    startTs?: (Long|null);
+                    commitTs?: (Long|null);
+                    keys?: (Uint8Array[]|null);
+                    start?: (Uint8Array|null);
+                    end?: (Uint8Array|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.ResolveLockCmd.$Properties;
+            }
+
+            interface ICheckTxnStatusCmd extends nokv.cmd.v1.CheckTxnStatusCmd.$Properties {
+            }
+
+            class CheckTxnStatusCmd {
+                constructor(properties?: nokv.cmd.v1.CheckTxnStatusCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                primaryKey: Uint8Array;
+                lockTs: Long;
+                currentTs: Long;
+                callerStartTs: Long;
+                rollbackIfNotExist: boolean;
+                static encode(message: nokv.cmd.v1.CheckTxnStatusCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.CheckTxnStatusCmd & nokv.cmd.v1.CheckTxnStatusCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CheckTxnStatusCmd {
+                interface $Properties {
+                    primaryKey?: (Uint8Array|null);
+                    lockTs?: (Long|null);
+                    currentTs?: (Long|null);
+                    callerStartTs?: (Long|null);
+                    rollbackIfNotExist?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.CheckTxnStatusCmd.$Properties;
+            }
+
             interface IRequest extends nokv.cmd.v1.Request.$Properties {
             }
 
@@ -891,7 +1712,12 @@ export namespace nokv {
                 $unknowns?: Uint8Array[];
                 put?: (nokv.cmd.v1.PutCmd.$Properties|null);
                 delete?: (nokv.cmd.v1.DeleteCmd.$Properties|null);
-                cmd?: ("put"|"delete");
+                prewrite?: (nokv.cmd.v1.PrewriteCmd.$Properties|null);
+                commit?: (nokv.cmd.v1.CommitCmd.$Properties|null);
+                batchRollback?: (nokv.cmd.v1.BatchRollbackCmd.$Properties|null);
+                resolveLock?: (nokv.cmd.v1.ResolveLockCmd.$Properties|null);
+                checkTxnStatus?: (nokv.cmd.v1.CheckTxnStatusCmd.$Properties|null);
+                cmd?: ("put"|"delete"|"prewrite"|"commit"|"batchRollback"|"resolveLock"|"checkTxnStatus");
                 static encode(message: nokv.cmd.v1.Request.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.Request & nokv.cmd.v1.Request.$Shape;
                 static getTypeUrl(prefix?: string): string;
@@ -901,15 +1727,25 @@ export namespace nokv {
                 interface $Properties {
                     put?: (nokv.cmd.v1.PutCmd.$Properties|null);
                     "delete"?: (nokv.cmd.v1.DeleteCmd.$Properties|null);
-                    cmd?: ("put"|"delete");
+                    prewrite?: (nokv.cmd.v1.PrewriteCmd.$Properties|null);
+                    commit?: (nokv.cmd.v1.CommitCmd.$Properties|null);
+                    batchRollback?: (nokv.cmd.v1.BatchRollbackCmd.$Properties|null);
+                    resolveLock?: (nokv.cmd.v1.ResolveLockCmd.$Properties|null);
+                    checkTxnStatus?: (nokv.cmd.v1.CheckTxnStatusCmd.$Properties|null);
+                    cmd?: ("put"|"delete"|"prewrite"|"commit"|"batchRollback"|"resolveLock"|"checkTxnStatus");
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = {
                   put?: nokv.cmd.v1.PutCmd.$Shape|null;
                   "delete"?: nokv.cmd.v1.DeleteCmd.$Shape|null;
+                  prewrite?: nokv.cmd.v1.PrewriteCmd.$Shape|null;
+                  commit?: nokv.cmd.v1.CommitCmd.$Shape|null;
+                  batchRollback?: nokv.cmd.v1.BatchRollbackCmd.$Shape|null;
+                  resolveLock?: nokv.cmd.v1.ResolveLockCmd.$Shape|null;
+                  checkTxnStatus?: nokv.cmd.v1.CheckTxnStatusCmd.$Shape|null;
                   $unknowns?: Uint8Array[];
                 } & (
-                  ({ cmd?: undefined; put?: null; "delete"?: null }|{ cmd?: "put"; put: nokv.cmd.v1.PutCmd.$Shape; "delete"?: null }|{ cmd?: "delete"; put?: null; "delete": nokv.cmd.v1.DeleteCmd.$Shape })
+                  ({ cmd?: undefined; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "put"; put: nokv.cmd.v1.PutCmd.$Shape; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "delete"; put?: null; "delete": nokv.cmd.v1.DeleteCmd.$Shape; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "prewrite"; put?: null; "delete"?: null; prewrite: nokv.cmd.v1.PrewriteCmd.$Shape; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "commit"; put?: null; "delete"?: null; prewrite?: null; commit: nokv.cmd.v1.CommitCmd.$Shape; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "batchRollback"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback: nokv.cmd.v1.BatchRollbackCmd.$Shape; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "resolveLock"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock: nokv.cmd.v1.ResolveLockCmd.$Shape; checkTxnStatus?: null }|{ cmd?: "checkTxnStatus"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus: nokv.cmd.v1.CheckTxnStatusCmd.$Shape })
                 );
             }
 

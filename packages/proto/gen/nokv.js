@@ -5863,6 +5863,4939 @@ export const nokv = $root.nokv = (() => {
                 return RawScanResponse;
             })();
 
+            v1.LockInfo = (function() {
+
+                /**
+                 * Properties of a LockInfo.
+                 * @typedef {Object} nokv.kv.v1.LockInfo.$Properties
+                 * @property {Uint8Array|null} [primaryLock] LockInfo primaryLock
+                 * @property {Uint8Array|null} [key] LockInfo key
+                 * @property {Long|null} [lockVersion] LockInfo lockVersion
+                 * @property {Long|null} [lockTtl] LockInfo lockTtl
+                 * @property {Long|null} [minCommitTs] LockInfo minCommitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a LockInfo.
+                 * @memberof nokv.kv.v1
+                 * @interface ILockInfo
+                 * @augments nokv.kv.v1.LockInfo.$Properties
+                 * @deprecated Use nokv.kv.v1.LockInfo.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a LockInfo.
+                 * @typedef {nokv.kv.v1.LockInfo.$Properties} nokv.kv.v1.LockInfo.$Shape
+                 */
+
+                /**
+                 * Constructs a new LockInfo.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a LockInfo.
+                 * @constructor
+                 * @param {nokv.kv.v1.LockInfo.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const LockInfo = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * LockInfo primaryLock.
+                 * @member {Uint8Array} primaryLock
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @instance
+                 */
+                LockInfo.prototype.primaryLock = $util.newBuffer([]);
+
+                /**
+                 * LockInfo key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @instance
+                 */
+                LockInfo.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * LockInfo lockVersion.
+                 * @member {Long} lockVersion
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @instance
+                 */
+                LockInfo.prototype.lockVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * LockInfo lockTtl.
+                 * @member {Long} lockTtl
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @instance
+                 */
+                LockInfo.prototype.lockTtl = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * LockInfo minCommitTs.
+                 * @member {Long} minCommitTs
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @instance
+                 */
+                LockInfo.prototype.minCommitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified LockInfo message. Does not implicitly {@link nokv.kv.v1.LockInfo.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @static
+                 * @param {nokv.kv.v1.LockInfo.$Properties} message LockInfo message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                LockInfo.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.primaryLock != null && $Object.hasOwnProperty.call(message, "primaryLock") && message.primaryLock.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.primaryLock);
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.key);
+                    if (message.lockVersion != null && $Object.hasOwnProperty.call(message, "lockVersion") && (typeof message.lockVersion === "object" ? message.lockVersion.low || message.lockVersion.high : message.lockVersion !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.lockVersion);
+                    if (message.lockTtl != null && $Object.hasOwnProperty.call(message, "lockTtl") && (typeof message.lockTtl === "object" ? message.lockTtl.low || message.lockTtl.high : message.lockTtl !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.lockTtl);
+                    if (message.minCommitTs != null && $Object.hasOwnProperty.call(message, "minCommitTs") && (typeof message.minCommitTs === "object" ? message.minCommitTs.low || message.minCommitTs.high : message.minCommitTs !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.minCommitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a LockInfo message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.LockInfo & nokv.kv.v1.LockInfo.$Shape} LockInfo
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                LockInfo.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.LockInfo();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primaryLock = value;
+                                else
+                                    delete message.primaryLock;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockVersion = value;
+                                else
+                                    delete message.lockVersion;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTtl = value;
+                                else
+                                    delete message.lockTtl;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.minCommitTs = value;
+                                else
+                                    delete message.minCommitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for LockInfo
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.LockInfo
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                LockInfo.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.LockInfo";
+                };
+
+                return LockInfo;
+            })();
+
+            v1.WriteConflict = (function() {
+
+                /**
+                 * Properties of a WriteConflict.
+                 * @typedef {Object} nokv.kv.v1.WriteConflict.$Properties
+                 * @property {Uint8Array|null} [key] WriteConflict key
+                 * @property {Long|null} [startTs] WriteConflict startTs
+                 * @property {Long|null} [conflictStartTs] WriteConflict conflictStartTs
+                 * @property {Long|null} [conflictTs] WriteConflict conflictTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a WriteConflict.
+                 * @memberof nokv.kv.v1
+                 * @interface IWriteConflict
+                 * @augments nokv.kv.v1.WriteConflict.$Properties
+                 * @deprecated Use nokv.kv.v1.WriteConflict.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a WriteConflict.
+                 * @typedef {nokv.kv.v1.WriteConflict.$Properties} nokv.kv.v1.WriteConflict.$Shape
+                 */
+
+                /**
+                 * Constructs a new WriteConflict.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a WriteConflict.
+                 * @constructor
+                 * @param {nokv.kv.v1.WriteConflict.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const WriteConflict = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * WriteConflict key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @instance
+                 */
+                WriteConflict.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * WriteConflict startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @instance
+                 */
+                WriteConflict.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * WriteConflict conflictStartTs.
+                 * @member {Long} conflictStartTs
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @instance
+                 */
+                WriteConflict.prototype.conflictStartTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * WriteConflict conflictTs.
+                 * @member {Long} conflictTs
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @instance
+                 */
+                WriteConflict.prototype.conflictTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified WriteConflict message. Does not implicitly {@link nokv.kv.v1.WriteConflict.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @static
+                 * @param {nokv.kv.v1.WriteConflict.$Properties} message WriteConflict message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                WriteConflict.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.key);
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.startTs);
+                    if (message.conflictStartTs != null && $Object.hasOwnProperty.call(message, "conflictStartTs") && (typeof message.conflictStartTs === "object" ? message.conflictStartTs.low || message.conflictStartTs.high : message.conflictStartTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.conflictStartTs);
+                    if (message.conflictTs != null && $Object.hasOwnProperty.call(message, "conflictTs") && (typeof message.conflictTs === "object" ? message.conflictTs.low || message.conflictTs.high : message.conflictTs !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.conflictTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a WriteConflict message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.WriteConflict & nokv.kv.v1.WriteConflict.$Shape} WriteConflict
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                WriteConflict.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.WriteConflict();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.conflictStartTs = value;
+                                else
+                                    delete message.conflictStartTs;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.conflictTs = value;
+                                else
+                                    delete message.conflictTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for WriteConflict
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.WriteConflict
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                WriteConflict.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.WriteConflict";
+                };
+
+                return WriteConflict;
+            })();
+
+            v1.AlreadyExists = (function() {
+
+                /**
+                 * Properties of an AlreadyExists.
+                 * @typedef {Object} nokv.kv.v1.AlreadyExists.$Properties
+                 * @property {Uint8Array|null} [key] AlreadyExists key
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an AlreadyExists.
+                 * @memberof nokv.kv.v1
+                 * @interface IAlreadyExists
+                 * @augments nokv.kv.v1.AlreadyExists.$Properties
+                 * @deprecated Use nokv.kv.v1.AlreadyExists.$Properties instead.
+                 */
+
+                /**
+                 * Shape of an AlreadyExists.
+                 * @typedef {nokv.kv.v1.AlreadyExists.$Properties} nokv.kv.v1.AlreadyExists.$Shape
+                 */
+
+                /**
+                 * Constructs a new AlreadyExists.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents an AlreadyExists.
+                 * @constructor
+                 * @param {nokv.kv.v1.AlreadyExists.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const AlreadyExists = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * AlreadyExists key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.AlreadyExists
+                 * @instance
+                 */
+                AlreadyExists.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * Encodes the specified AlreadyExists message. Does not implicitly {@link nokv.kv.v1.AlreadyExists.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.AlreadyExists
+                 * @static
+                 * @param {nokv.kv.v1.AlreadyExists.$Properties} message AlreadyExists message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                AlreadyExists.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.key);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an AlreadyExists message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.AlreadyExists
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.AlreadyExists & nokv.kv.v1.AlreadyExists.$Shape} AlreadyExists
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                AlreadyExists.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.AlreadyExists();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for AlreadyExists
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.AlreadyExists
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                AlreadyExists.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.AlreadyExists";
+                };
+
+                return AlreadyExists;
+            })();
+
+            v1.CommitTsExpired = (function() {
+
+                /**
+                 * Properties of a CommitTsExpired.
+                 * @typedef {Object} nokv.kv.v1.CommitTsExpired.$Properties
+                 * @property {Uint8Array|null} [key] CommitTsExpired key
+                 * @property {Long|null} [commitTs] CommitTsExpired commitTs
+                 * @property {Long|null} [minCommitTs] CommitTsExpired minCommitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CommitTsExpired.
+                 * @memberof nokv.kv.v1
+                 * @interface ICommitTsExpired
+                 * @augments nokv.kv.v1.CommitTsExpired.$Properties
+                 * @deprecated Use nokv.kv.v1.CommitTsExpired.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CommitTsExpired.
+                 * @typedef {nokv.kv.v1.CommitTsExpired.$Properties} nokv.kv.v1.CommitTsExpired.$Shape
+                 */
+
+                /**
+                 * Constructs a new CommitTsExpired.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a CommitTsExpired.
+                 * @constructor
+                 * @param {nokv.kv.v1.CommitTsExpired.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CommitTsExpired = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CommitTsExpired key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @instance
+                 */
+                CommitTsExpired.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * CommitTsExpired commitTs.
+                 * @member {Long} commitTs
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @instance
+                 */
+                CommitTsExpired.prototype.commitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CommitTsExpired minCommitTs.
+                 * @member {Long} minCommitTs
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @instance
+                 */
+                CommitTsExpired.prototype.minCommitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified CommitTsExpired message. Does not implicitly {@link nokv.kv.v1.CommitTsExpired.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @static
+                 * @param {nokv.kv.v1.CommitTsExpired.$Properties} message CommitTsExpired message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CommitTsExpired.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.key);
+                    if (message.commitTs != null && $Object.hasOwnProperty.call(message, "commitTs") && (typeof message.commitTs === "object" ? message.commitTs.low || message.commitTs.high : message.commitTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.commitTs);
+                    if (message.minCommitTs != null && $Object.hasOwnProperty.call(message, "minCommitTs") && (typeof message.minCommitTs === "object" ? message.minCommitTs.low || message.minCommitTs.high : message.minCommitTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.minCommitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CommitTsExpired message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.CommitTsExpired & nokv.kv.v1.CommitTsExpired.$Shape} CommitTsExpired
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CommitTsExpired.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.CommitTsExpired();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitTs = value;
+                                else
+                                    delete message.commitTs;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.minCommitTs = value;
+                                else
+                                    delete message.minCommitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CommitTsExpired
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.CommitTsExpired
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CommitTsExpired.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.CommitTsExpired";
+                };
+
+                return CommitTsExpired;
+            })();
+
+            v1.TxnNotFound = (function() {
+
+                /**
+                 * Properties of a TxnNotFound.
+                 * @typedef {Object} nokv.kv.v1.TxnNotFound.$Properties
+                 * @property {Uint8Array|null} [primaryKey] TxnNotFound primaryKey
+                 * @property {Long|null} [startTs] TxnNotFound startTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a TxnNotFound.
+                 * @memberof nokv.kv.v1
+                 * @interface ITxnNotFound
+                 * @augments nokv.kv.v1.TxnNotFound.$Properties
+                 * @deprecated Use nokv.kv.v1.TxnNotFound.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a TxnNotFound.
+                 * @typedef {nokv.kv.v1.TxnNotFound.$Properties} nokv.kv.v1.TxnNotFound.$Shape
+                 */
+
+                /**
+                 * Constructs a new TxnNotFound.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a TxnNotFound.
+                 * @constructor
+                 * @param {nokv.kv.v1.TxnNotFound.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const TxnNotFound = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * TxnNotFound primaryKey.
+                 * @member {Uint8Array} primaryKey
+                 * @memberof nokv.kv.v1.TxnNotFound
+                 * @instance
+                 */
+                TxnNotFound.prototype.primaryKey = $util.newBuffer([]);
+
+                /**
+                 * TxnNotFound startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.kv.v1.TxnNotFound
+                 * @instance
+                 */
+                TxnNotFound.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified TxnNotFound message. Does not implicitly {@link nokv.kv.v1.TxnNotFound.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.TxnNotFound
+                 * @static
+                 * @param {nokv.kv.v1.TxnNotFound.$Properties} message TxnNotFound message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                TxnNotFound.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.primaryKey != null && $Object.hasOwnProperty.call(message, "primaryKey") && message.primaryKey.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.primaryKey);
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.startTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a TxnNotFound message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.TxnNotFound
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.TxnNotFound & nokv.kv.v1.TxnNotFound.$Shape} TxnNotFound
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                TxnNotFound.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.TxnNotFound();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primaryKey = value;
+                                else
+                                    delete message.primaryKey;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for TxnNotFound
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.TxnNotFound
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                TxnNotFound.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.TxnNotFound";
+                };
+
+                return TxnNotFound;
+            })();
+
+            v1.Committed = (function() {
+
+                /**
+                 * Properties of a Committed.
+                 * @typedef {Object} nokv.kv.v1.Committed.$Properties
+                 * @property {Uint8Array|null} [key] Committed key
+                 * @property {Long|null} [commitTs] Committed commitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a Committed.
+                 * @memberof nokv.kv.v1
+                 * @interface ICommitted
+                 * @augments nokv.kv.v1.Committed.$Properties
+                 * @deprecated Use nokv.kv.v1.Committed.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a Committed.
+                 * @typedef {nokv.kv.v1.Committed.$Properties} nokv.kv.v1.Committed.$Shape
+                 */
+
+                /**
+                 * Constructs a new Committed.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a Committed.
+                 * @constructor
+                 * @param {nokv.kv.v1.Committed.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const Committed = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * Committed key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.Committed
+                 * @instance
+                 */
+                Committed.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * Committed commitTs.
+                 * @member {Long} commitTs
+                 * @memberof nokv.kv.v1.Committed
+                 * @instance
+                 */
+                Committed.prototype.commitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified Committed message. Does not implicitly {@link nokv.kv.v1.Committed.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.Committed
+                 * @static
+                 * @param {nokv.kv.v1.Committed.$Properties} message Committed message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                Committed.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.key);
+                    if (message.commitTs != null && $Object.hasOwnProperty.call(message, "commitTs") && (typeof message.commitTs === "object" ? message.commitTs.low || message.commitTs.high : message.commitTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.commitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a Committed message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.Committed
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.Committed & nokv.kv.v1.Committed.$Shape} Committed
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                Committed.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.Committed();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitTs = value;
+                                else
+                                    delete message.commitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for Committed
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.Committed
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                Committed.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.Committed";
+                };
+
+                return Committed;
+            })();
+
+            v1.KeyError = (function() {
+
+                /**
+                 * Properties of a KeyError.
+                 * @typedef {Object} nokv.kv.v1.KeyError.$Properties
+                 * @property {nokv.kv.v1.LockInfo.$Properties|null} [locked] KeyError locked
+                 * @property {nokv.kv.v1.WriteConflict.$Properties|null} [writeConflict] KeyError writeConflict
+                 * @property {nokv.kv.v1.AlreadyExists.$Properties|null} [alreadyExists] KeyError alreadyExists
+                 * @property {string|null} [abort] KeyError abort
+                 * @property {nokv.kv.v1.CommitTsExpired.$Properties|null} [commitTsExpired] KeyError commitTsExpired
+                 * @property {nokv.kv.v1.TxnNotFound.$Properties|null} [txnNotFound] KeyError txnNotFound
+                 * @property {string|null} [retryable] KeyError retryable
+                 * @property {nokv.kv.v1.Committed.$Properties|null} [committed] KeyError committed
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KeyError.
+                 * @memberof nokv.kv.v1
+                 * @interface IKeyError
+                 * @augments nokv.kv.v1.KeyError.$Properties
+                 * @deprecated Use nokv.kv.v1.KeyError.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KeyError.
+                 * @typedef {nokv.kv.v1.KeyError.$Properties} nokv.kv.v1.KeyError.$Shape
+                 */
+
+                /**
+                 * Constructs a new KeyError.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KeyError.
+                 * @constructor
+                 * @param {nokv.kv.v1.KeyError.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KeyError = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KeyError locked.
+                 * @member {nokv.kv.v1.LockInfo.$Properties|null|undefined} locked
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.locked = null;
+
+                /**
+                 * KeyError writeConflict.
+                 * @member {nokv.kv.v1.WriteConflict.$Properties|null|undefined} writeConflict
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.writeConflict = null;
+
+                /**
+                 * KeyError alreadyExists.
+                 * @member {nokv.kv.v1.AlreadyExists.$Properties|null|undefined} alreadyExists
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.alreadyExists = null;
+
+                /**
+                 * KeyError abort.
+                 * @member {string} abort
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.abort = "";
+
+                /**
+                 * KeyError commitTsExpired.
+                 * @member {nokv.kv.v1.CommitTsExpired.$Properties|null|undefined} commitTsExpired
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.commitTsExpired = null;
+
+                /**
+                 * KeyError txnNotFound.
+                 * @member {nokv.kv.v1.TxnNotFound.$Properties|null|undefined} txnNotFound
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.txnNotFound = null;
+
+                /**
+                 * KeyError retryable.
+                 * @member {string} retryable
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.retryable = "";
+
+                /**
+                 * KeyError committed.
+                 * @member {nokv.kv.v1.Committed.$Properties|null|undefined} committed
+                 * @memberof nokv.kv.v1.KeyError
+                 * @instance
+                 */
+                KeyError.prototype.committed = null;
+
+                /**
+                 * Encodes the specified KeyError message. Does not implicitly {@link nokv.kv.v1.KeyError.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KeyError
+                 * @static
+                 * @param {nokv.kv.v1.KeyError.$Properties} message KeyError message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KeyError.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.locked != null && $Object.hasOwnProperty.call(message, "locked"))
+                        $root.nokv.kv.v1.LockInfo.encode(message.locked, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.writeConflict != null && $Object.hasOwnProperty.call(message, "writeConflict"))
+                        $root.nokv.kv.v1.WriteConflict.encode(message.writeConflict, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.alreadyExists != null && $Object.hasOwnProperty.call(message, "alreadyExists"))
+                        $root.nokv.kv.v1.AlreadyExists.encode(message.alreadyExists, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.abort != null && $Object.hasOwnProperty.call(message, "abort") && message.abort !== "")
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.abort);
+                    if (message.commitTsExpired != null && $Object.hasOwnProperty.call(message, "commitTsExpired"))
+                        $root.nokv.kv.v1.CommitTsExpired.encode(message.commitTsExpired, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
+                    if (message.txnNotFound != null && $Object.hasOwnProperty.call(message, "txnNotFound"))
+                        $root.nokv.kv.v1.TxnNotFound.encode(message.txnNotFound, writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                    if (message.retryable != null && $Object.hasOwnProperty.call(message, "retryable") && message.retryable !== "")
+                        writer.uint32(/* id 7, wireType 2 =*/58).string(message.retryable);
+                    if (message.committed != null && $Object.hasOwnProperty.call(message, "committed"))
+                        $root.nokv.kv.v1.Committed.encode(message.committed, writer.uint32(/* id 8, wireType 2 =*/66).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KeyError message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KeyError
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KeyError & nokv.kv.v1.KeyError.$Shape} KeyError
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KeyError.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KeyError();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.locked = $root.nokv.kv.v1.LockInfo.decode(reader, reader.size(), $undefined, _depth + 1, message.locked);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.writeConflict = $root.nokv.kv.v1.WriteConflict.decode(reader, reader.size(), $undefined, _depth + 1, message.writeConflict);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.alreadyExists = $root.nokv.kv.v1.AlreadyExists.decode(reader, reader.size(), $undefined, _depth + 1, message.alreadyExists);
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.abort = value;
+                                else
+                                    delete message.abort;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 2)
+                                    break;
+                                message.commitTsExpired = $root.nokv.kv.v1.CommitTsExpired.decode(reader, reader.size(), $undefined, _depth + 1, message.commitTsExpired);
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 2)
+                                    break;
+                                message.txnNotFound = $root.nokv.kv.v1.TxnNotFound.decode(reader, reader.size(), $undefined, _depth + 1, message.txnNotFound);
+                                continue;
+                            }
+                        case 7: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.retryable = value;
+                                else
+                                    delete message.retryable;
+                                continue;
+                            }
+                        case 8: {
+                                if (wireType !== 2)
+                                    break;
+                                message.committed = $root.nokv.kv.v1.Committed.decode(reader, reader.size(), $undefined, _depth + 1, message.committed);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KeyError
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KeyError
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KeyError.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KeyError";
+                };
+
+                return KeyError;
+            })();
+
+            v1.KvGetRequest = (function() {
+
+                /**
+                 * Properties of a KvGetRequest.
+                 * @typedef {Object} nokv.kv.v1.KvGetRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvGetRequest context
+                 * @property {Uint8Array|null} [key] KvGetRequest key
+                 * @property {Long|null} [version] KvGetRequest version
+                 * @property {Array.<Long>|null} [resolvedLocks] KvGetRequest resolvedLocks
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvGetRequest
+                 * @augments nokv.kv.v1.KvGetRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvGetRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvGetRequest.
+                 * @typedef {nokv.kv.v1.KvGetRequest.$Properties} nokv.kv.v1.KvGetRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvGetRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvGetRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvGetRequest = function (properties) {
+                    this.resolvedLocks = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvGetRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @instance
+                 */
+                KvGetRequest.prototype.context = null;
+
+                /**
+                 * KvGetRequest key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @instance
+                 */
+                KvGetRequest.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * KvGetRequest version.
+                 * @member {Long} version
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @instance
+                 */
+                KvGetRequest.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvGetRequest resolvedLocks.
+                 * @member {Array.<Long>} resolvedLocks
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @instance
+                 */
+                KvGetRequest.prototype.resolvedLocks = $util.emptyArray;
+
+                /**
+                 * Encodes the specified KvGetRequest message. Does not implicitly {@link nokv.kv.v1.KvGetRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvGetRequest.$Properties} message KvGetRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvGetRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.key);
+                    if (message.version != null && $Object.hasOwnProperty.call(message, "version") && (typeof message.version === "object" ? message.version.low || message.version.high : message.version !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.version);
+                    if (message.resolvedLocks != null && message.resolvedLocks.length)
+                        writer.uint32(/* id 4, wireType 2 =*/34).uint64s(message.resolvedLocks);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvGetRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvGetRequest & nokv.kv.v1.KvGetRequest.$Shape} KvGetRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvGetRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvGetRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.version = value;
+                                else
+                                    delete message.version;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType === 2) {
+                                    if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                        message.resolvedLocks = [];
+                                    reader.uint64s(message.resolvedLocks);
+                                    continue;
+                                }
+                                if (wireType !== 0)
+                                    break;
+                                if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                    message.resolvedLocks = [];
+                                message.resolvedLocks.push(reader.uint64());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvGetRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvGetRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvGetRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvGetRequest";
+                };
+
+                return KvGetRequest;
+            })();
+
+            v1.KvGetResponse = (function() {
+
+                /**
+                 * Properties of a KvGetResponse.
+                 * @typedef {Object} nokv.kv.v1.KvGetResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvGetResponse regionError
+                 * @property {Uint8Array|null} [value] KvGetResponse value
+                 * @property {boolean|null} [notFound] KvGetResponse notFound
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvGetResponse error
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvGetResponse
+                 * @augments nokv.kv.v1.KvGetResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvGetResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvGetResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   value?: Uint8Array|null;
+                 *   notFound?: boolean|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvGetResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvGetResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvGetResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvGetResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvGetResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @instance
+                 */
+                KvGetResponse.prototype.regionError = null;
+
+                /**
+                 * KvGetResponse value.
+                 * @member {Uint8Array} value
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @instance
+                 */
+                KvGetResponse.prototype.value = $util.newBuffer([]);
+
+                /**
+                 * KvGetResponse notFound.
+                 * @member {boolean} notFound
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @instance
+                 */
+                KvGetResponse.prototype.notFound = false;
+
+                /**
+                 * KvGetResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @instance
+                 */
+                KvGetResponse.prototype.error = null;
+
+                /**
+                 * Encodes the specified KvGetResponse message. Does not implicitly {@link nokv.kv.v1.KvGetResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvGetResponse.$Properties} message KvGetResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvGetResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.value);
+                    if (message.notFound != null && $Object.hasOwnProperty.call(message, "notFound") && message.notFound !== false)
+                        writer.uint32(/* id 3, wireType 0 =*/24).bool(message.notFound);
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvGetResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvGetResponse & nokv.kv.v1.KvGetResponse.$Shape} KvGetResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvGetResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvGetResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.value = value;
+                                else
+                                    delete message.value;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.notFound = value;
+                                else
+                                    delete message.notFound;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvGetResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvGetResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvGetResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvGetResponse";
+                };
+
+                return KvGetResponse;
+            })();
+
+            v1.KvBatchGetRequest = (function() {
+
+                /**
+                 * Properties of a KvBatchGetRequest.
+                 * @typedef {Object} nokv.kv.v1.KvBatchGetRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvBatchGetRequest context
+                 * @property {Array.<Uint8Array>|null} [keys] KvBatchGetRequest keys
+                 * @property {Long|null} [version] KvBatchGetRequest version
+                 * @property {Array.<Long>|null} [resolvedLocks] KvBatchGetRequest resolvedLocks
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvBatchGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvBatchGetRequest
+                 * @augments nokv.kv.v1.KvBatchGetRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvBatchGetRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvBatchGetRequest.
+                 * @typedef {nokv.kv.v1.KvBatchGetRequest.$Properties} nokv.kv.v1.KvBatchGetRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvBatchGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvBatchGetRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvBatchGetRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvBatchGetRequest = function (properties) {
+                    this.keys = [];
+                    this.resolvedLocks = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvBatchGetRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @instance
+                 */
+                KvBatchGetRequest.prototype.context = null;
+
+                /**
+                 * KvBatchGetRequest keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @instance
+                 */
+                KvBatchGetRequest.prototype.keys = $util.emptyArray;
+
+                /**
+                 * KvBatchGetRequest version.
+                 * @member {Long} version
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @instance
+                 */
+                KvBatchGetRequest.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvBatchGetRequest resolvedLocks.
+                 * @member {Array.<Long>} resolvedLocks
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @instance
+                 */
+                KvBatchGetRequest.prototype.resolvedLocks = $util.emptyArray;
+
+                /**
+                 * Encodes the specified KvBatchGetRequest message. Does not implicitly {@link nokv.kv.v1.KvBatchGetRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvBatchGetRequest.$Properties} message KvBatchGetRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvBatchGetRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.keys[i]);
+                    if (message.version != null && $Object.hasOwnProperty.call(message, "version") && (typeof message.version === "object" ? message.version.low || message.version.high : message.version !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.version);
+                    if (message.resolvedLocks != null && message.resolvedLocks.length)
+                        writer.uint32(/* id 4, wireType 2 =*/34).uint64s(message.resolvedLocks);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvBatchGetRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvBatchGetRequest & nokv.kv.v1.KvBatchGetRequest.$Shape} KvBatchGetRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvBatchGetRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvBatchGetRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.version = value;
+                                else
+                                    delete message.version;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType === 2) {
+                                    if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                        message.resolvedLocks = [];
+                                    reader.uint64s(message.resolvedLocks);
+                                    continue;
+                                }
+                                if (wireType !== 0)
+                                    break;
+                                if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                    message.resolvedLocks = [];
+                                message.resolvedLocks.push(reader.uint64());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvBatchGetRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvBatchGetRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvBatchGetRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvBatchGetRequest";
+                };
+
+                return KvBatchGetRequest;
+            })();
+
+            v1.KvBatchGetResponse = (function() {
+
+                /**
+                 * Properties of a KvBatchGetResponse.
+                 * @typedef {Object} nokv.kv.v1.KvBatchGetResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvBatchGetResponse regionError
+                 * @property {Array.<nokv.kv.v1.KvPair.$Properties>|null} [pairs] KvBatchGetResponse pairs
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvBatchGetResponse error
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvBatchGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvBatchGetResponse
+                 * @augments nokv.kv.v1.KvBatchGetResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvBatchGetResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvBatchGetResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   pairs?: Array.<nokv.kv.v1.KvPair.$Shape>|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvBatchGetResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvBatchGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvBatchGetResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvBatchGetResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvBatchGetResponse = function (properties) {
+                    this.pairs = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvBatchGetResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @instance
+                 */
+                KvBatchGetResponse.prototype.regionError = null;
+
+                /**
+                 * KvBatchGetResponse pairs.
+                 * @member {Array.<nokv.kv.v1.KvPair.$Properties>} pairs
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @instance
+                 */
+                KvBatchGetResponse.prototype.pairs = $util.emptyArray;
+
+                /**
+                 * KvBatchGetResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @instance
+                 */
+                KvBatchGetResponse.prototype.error = null;
+
+                /**
+                 * Encodes the specified KvBatchGetResponse message. Does not implicitly {@link nokv.kv.v1.KvBatchGetResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvBatchGetResponse.$Properties} message KvBatchGetResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvBatchGetResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.pairs != null && message.pairs.length)
+                        for (let i = 0; i < message.pairs.length; ++i)
+                            $root.nokv.kv.v1.KvPair.encode(message.pairs[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvBatchGetResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvBatchGetResponse & nokv.kv.v1.KvBatchGetResponse.$Shape} KvBatchGetResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvBatchGetResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvBatchGetResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.pairs && message.pairs.length))
+                                    message.pairs = [];
+                                message.pairs.push($root.nokv.kv.v1.KvPair.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvBatchGetResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvBatchGetResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvBatchGetResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvBatchGetResponse";
+                };
+
+                return KvBatchGetResponse;
+            })();
+
+            v1.KvScanRequest = (function() {
+
+                /**
+                 * Properties of a KvScanRequest.
+                 * @typedef {Object} nokv.kv.v1.KvScanRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvScanRequest context
+                 * @property {Uint8Array|null} [startKey] KvScanRequest startKey
+                 * @property {Uint8Array|null} [endKey] KvScanRequest endKey
+                 * @property {number|null} [limit] KvScanRequest limit
+                 * @property {Long|null} [version] KvScanRequest version
+                 * @property {Array.<Long>|null} [resolvedLocks] KvScanRequest resolvedLocks
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvScanRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvScanRequest
+                 * @augments nokv.kv.v1.KvScanRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvScanRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvScanRequest.
+                 * @typedef {nokv.kv.v1.KvScanRequest.$Properties} nokv.kv.v1.KvScanRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvScanRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvScanRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvScanRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvScanRequest = function (properties) {
+                    this.resolvedLocks = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvScanRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.context = null;
+
+                /**
+                 * KvScanRequest startKey.
+                 * @member {Uint8Array} startKey
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.startKey = $util.newBuffer([]);
+
+                /**
+                 * KvScanRequest endKey.
+                 * @member {Uint8Array} endKey
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.endKey = $util.newBuffer([]);
+
+                /**
+                 * KvScanRequest limit.
+                 * @member {number} limit
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.limit = 0;
+
+                /**
+                 * KvScanRequest version.
+                 * @member {Long} version
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvScanRequest resolvedLocks.
+                 * @member {Array.<Long>} resolvedLocks
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @instance
+                 */
+                KvScanRequest.prototype.resolvedLocks = $util.emptyArray;
+
+                /**
+                 * Encodes the specified KvScanRequest message. Does not implicitly {@link nokv.kv.v1.KvScanRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvScanRequest.$Properties} message KvScanRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvScanRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.startKey != null && $Object.hasOwnProperty.call(message, "startKey") && message.startKey.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.startKey);
+                    if (message.endKey != null && $Object.hasOwnProperty.call(message, "endKey") && message.endKey.length)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.endKey);
+                    if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && message.limit !== 0)
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.limit);
+                    if (message.version != null && $Object.hasOwnProperty.call(message, "version") && (typeof message.version === "object" ? message.version.low || message.version.high : message.version !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.version);
+                    if (message.resolvedLocks != null && message.resolvedLocks.length)
+                        writer.uint32(/* id 6, wireType 2 =*/50).uint64s(message.resolvedLocks);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvScanRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvScanRequest & nokv.kv.v1.KvScanRequest.$Shape} KvScanRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvScanRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvScanRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.startKey = value;
+                                else
+                                    delete message.startKey;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.endKey = value;
+                                else
+                                    delete message.endKey;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.uint32())
+                                    message.limit = value;
+                                else
+                                    delete message.limit;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.version = value;
+                                else
+                                    delete message.version;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType === 2) {
+                                    if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                        message.resolvedLocks = [];
+                                    reader.uint64s(message.resolvedLocks);
+                                    continue;
+                                }
+                                if (wireType !== 0)
+                                    break;
+                                if (!(message.resolvedLocks && message.resolvedLocks.length))
+                                    message.resolvedLocks = [];
+                                message.resolvedLocks.push(reader.uint64());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvScanRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvScanRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvScanRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvScanRequest";
+                };
+
+                return KvScanRequest;
+            })();
+
+            v1.KvScanResponse = (function() {
+
+                /**
+                 * Properties of a KvScanResponse.
+                 * @typedef {Object} nokv.kv.v1.KvScanResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvScanResponse regionError
+                 * @property {Array.<nokv.kv.v1.KvPair.$Properties>|null} [kvs] KvScanResponse kvs
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvScanResponse error
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvScanResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvScanResponse
+                 * @augments nokv.kv.v1.KvScanResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvScanResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvScanResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   kvs?: Array.<nokv.kv.v1.KvPair.$Shape>|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvScanResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvScanResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvScanResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvScanResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvScanResponse = function (properties) {
+                    this.kvs = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvScanResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @instance
+                 */
+                KvScanResponse.prototype.regionError = null;
+
+                /**
+                 * KvScanResponse kvs.
+                 * @member {Array.<nokv.kv.v1.KvPair.$Properties>} kvs
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @instance
+                 */
+                KvScanResponse.prototype.kvs = $util.emptyArray;
+
+                /**
+                 * KvScanResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @instance
+                 */
+                KvScanResponse.prototype.error = null;
+
+                /**
+                 * Encodes the specified KvScanResponse message. Does not implicitly {@link nokv.kv.v1.KvScanResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvScanResponse.$Properties} message KvScanResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvScanResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.kvs != null && message.kvs.length)
+                        for (let i = 0; i < message.kvs.length; ++i)
+                            $root.nokv.kv.v1.KvPair.encode(message.kvs[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvScanResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvScanResponse & nokv.kv.v1.KvScanResponse.$Shape} KvScanResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvScanResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvScanResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.kvs && message.kvs.length))
+                                    message.kvs = [];
+                                message.kvs.push($root.nokv.kv.v1.KvPair.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvScanResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvScanResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvScanResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvScanResponse";
+                };
+
+                return KvScanResponse;
+            })();
+
+            v1.Mutation = (function() {
+
+                /**
+                 * Properties of a Mutation.
+                 * @typedef {Object} nokv.kv.v1.Mutation.$Properties
+                 * @property {nokv.kv.v1.Mutation.Op|null} [op] Mutation op
+                 * @property {Uint8Array|null} [key] Mutation key
+                 * @property {Uint8Array|null} [value] Mutation value
+                 * @property {boolean|null} [assertNotExist] Mutation assertNotExist
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a Mutation.
+                 * @memberof nokv.kv.v1
+                 * @interface IMutation
+                 * @augments nokv.kv.v1.Mutation.$Properties
+                 * @deprecated Use nokv.kv.v1.Mutation.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a Mutation.
+                 * @typedef {nokv.kv.v1.Mutation.$Properties} nokv.kv.v1.Mutation.$Shape
+                 */
+
+                /**
+                 * Constructs a new Mutation.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a Mutation.
+                 * @constructor
+                 * @param {nokv.kv.v1.Mutation.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const Mutation = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * Mutation op.
+                 * @member {nokv.kv.v1.Mutation.Op} op
+                 * @memberof nokv.kv.v1.Mutation
+                 * @instance
+                 */
+                Mutation.prototype.op = 0;
+
+                /**
+                 * Mutation key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.kv.v1.Mutation
+                 * @instance
+                 */
+                Mutation.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * Mutation value.
+                 * @member {Uint8Array} value
+                 * @memberof nokv.kv.v1.Mutation
+                 * @instance
+                 */
+                Mutation.prototype.value = $util.newBuffer([]);
+
+                /**
+                 * Mutation assertNotExist.
+                 * @member {boolean} assertNotExist
+                 * @memberof nokv.kv.v1.Mutation
+                 * @instance
+                 */
+                Mutation.prototype.assertNotExist = false;
+
+                /**
+                 * Encodes the specified Mutation message. Does not implicitly {@link nokv.kv.v1.Mutation.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.Mutation
+                 * @static
+                 * @param {nokv.kv.v1.Mutation.$Properties} message Mutation message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                Mutation.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.op != null && $Object.hasOwnProperty.call(message, "op") && message.op !== 0)
+                        writer.uint32(/* id 1, wireType 0 =*/8).int32(message.op);
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.key);
+                    if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.value);
+                    if (message.assertNotExist != null && $Object.hasOwnProperty.call(message, "assertNotExist") && message.assertNotExist !== false)
+                        writer.uint32(/* id 4, wireType 0 =*/32).bool(message.assertNotExist);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a Mutation message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.Mutation
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.Mutation & nokv.kv.v1.Mutation.$Shape} Mutation
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                Mutation.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.Mutation();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.int32())
+                                    message.op = value;
+                                else
+                                    delete message.op;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.value = value;
+                                else
+                                    delete message.value;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.assertNotExist = value;
+                                else
+                                    delete message.assertNotExist;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for Mutation
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.Mutation
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                Mutation.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.Mutation";
+                };
+
+                /**
+                 * Op enum.
+                 * @name nokv.kv.v1.Mutation.Op
+                 * @enum {number}
+                 * @property {number} PUT=0 PUT value
+                 * @property {number} DELETE=1 DELETE value
+                 * @property {number} LOCK=2 LOCK value
+                 */
+                Mutation.Op = (function() {
+                    const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                    values[valuesById[0] = "PUT"] = 0;
+                    values[valuesById[1] = "DELETE"] = 1;
+                    values[valuesById[2] = "LOCK"] = 2;
+                    return values;
+                })();
+
+                return Mutation;
+            })();
+
+            v1.KvPrewriteRequest = (function() {
+
+                /**
+                 * Properties of a KvPrewriteRequest.
+                 * @typedef {Object} nokv.kv.v1.KvPrewriteRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvPrewriteRequest context
+                 * @property {Array.<nokv.kv.v1.Mutation.$Properties>|null} [mutations] KvPrewriteRequest mutations
+                 * @property {Uint8Array|null} [primaryLock] KvPrewriteRequest primaryLock
+                 * @property {Long|null} [startVersion] KvPrewriteRequest startVersion
+                 * @property {Long|null} [lockTtl] KvPrewriteRequest lockTtl
+                 * @property {Long|null} [minCommitTs] KvPrewriteRequest minCommitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvPrewriteRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvPrewriteRequest
+                 * @augments nokv.kv.v1.KvPrewriteRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvPrewriteRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvPrewriteRequest.
+                 * @typedef {nokv.kv.v1.KvPrewriteRequest.$Properties} nokv.kv.v1.KvPrewriteRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvPrewriteRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvPrewriteRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvPrewriteRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvPrewriteRequest = function (properties) {
+                    this.mutations = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvPrewriteRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.context = null;
+
+                /**
+                 * KvPrewriteRequest mutations.
+                 * @member {Array.<nokv.kv.v1.Mutation.$Properties>} mutations
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.mutations = $util.emptyArray;
+
+                /**
+                 * KvPrewriteRequest primaryLock.
+                 * @member {Uint8Array} primaryLock
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.primaryLock = $util.newBuffer([]);
+
+                /**
+                 * KvPrewriteRequest startVersion.
+                 * @member {Long} startVersion
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.startVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvPrewriteRequest lockTtl.
+                 * @member {Long} lockTtl
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.lockTtl = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvPrewriteRequest minCommitTs.
+                 * @member {Long} minCommitTs
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @instance
+                 */
+                KvPrewriteRequest.prototype.minCommitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified KvPrewriteRequest message. Does not implicitly {@link nokv.kv.v1.KvPrewriteRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvPrewriteRequest.$Properties} message KvPrewriteRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvPrewriteRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.mutations != null && message.mutations.length)
+                        for (let i = 0; i < message.mutations.length; ++i)
+                            $root.nokv.kv.v1.Mutation.encode(message.mutations[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.primaryLock != null && $Object.hasOwnProperty.call(message, "primaryLock") && message.primaryLock.length)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.primaryLock);
+                    if (message.startVersion != null && $Object.hasOwnProperty.call(message, "startVersion") && (typeof message.startVersion === "object" ? message.startVersion.low || message.startVersion.high : message.startVersion !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.startVersion);
+                    if (message.lockTtl != null && $Object.hasOwnProperty.call(message, "lockTtl") && (typeof message.lockTtl === "object" ? message.lockTtl.low || message.lockTtl.high : message.lockTtl !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.lockTtl);
+                    if (message.minCommitTs != null && $Object.hasOwnProperty.call(message, "minCommitTs") && (typeof message.minCommitTs === "object" ? message.minCommitTs.low || message.minCommitTs.high : message.minCommitTs !== 0))
+                        writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.minCommitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvPrewriteRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvPrewriteRequest & nokv.kv.v1.KvPrewriteRequest.$Shape} KvPrewriteRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvPrewriteRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvPrewriteRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.mutations && message.mutations.length))
+                                    message.mutations = [];
+                                message.mutations.push($root.nokv.kv.v1.Mutation.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primaryLock = value;
+                                else
+                                    delete message.primaryLock;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startVersion = value;
+                                else
+                                    delete message.startVersion;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTtl = value;
+                                else
+                                    delete message.lockTtl;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.minCommitTs = value;
+                                else
+                                    delete message.minCommitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvPrewriteRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvPrewriteRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvPrewriteRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvPrewriteRequest";
+                };
+
+                return KvPrewriteRequest;
+            })();
+
+            v1.KvPrewriteResponse = (function() {
+
+                /**
+                 * Properties of a KvPrewriteResponse.
+                 * @typedef {Object} nokv.kv.v1.KvPrewriteResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvPrewriteResponse regionError
+                 * @property {Array.<nokv.kv.v1.KeyError.$Properties>|null} [errors] KvPrewriteResponse errors
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvPrewriteResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvPrewriteResponse
+                 * @augments nokv.kv.v1.KvPrewriteResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvPrewriteResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvPrewriteResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   errors?: Array.<nokv.kv.v1.KeyError.$Shape>|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvPrewriteResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvPrewriteResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvPrewriteResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvPrewriteResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvPrewriteResponse = function (properties) {
+                    this.errors = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvPrewriteResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvPrewriteResponse
+                 * @instance
+                 */
+                KvPrewriteResponse.prototype.regionError = null;
+
+                /**
+                 * KvPrewriteResponse errors.
+                 * @member {Array.<nokv.kv.v1.KeyError.$Properties>} errors
+                 * @memberof nokv.kv.v1.KvPrewriteResponse
+                 * @instance
+                 */
+                KvPrewriteResponse.prototype.errors = $util.emptyArray;
+
+                /**
+                 * Encodes the specified KvPrewriteResponse message. Does not implicitly {@link nokv.kv.v1.KvPrewriteResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvPrewriteResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvPrewriteResponse.$Properties} message KvPrewriteResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvPrewriteResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.errors != null && message.errors.length)
+                        for (let i = 0; i < message.errors.length; ++i)
+                            $root.nokv.kv.v1.KeyError.encode(message.errors[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvPrewriteResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvPrewriteResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvPrewriteResponse & nokv.kv.v1.KvPrewriteResponse.$Shape} KvPrewriteResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvPrewriteResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvPrewriteResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.errors && message.errors.length))
+                                    message.errors = [];
+                                message.errors.push($root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvPrewriteResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvPrewriteResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvPrewriteResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvPrewriteResponse";
+                };
+
+                return KvPrewriteResponse;
+            })();
+
+            v1.KvCommitRequest = (function() {
+
+                /**
+                 * Properties of a KvCommitRequest.
+                 * @typedef {Object} nokv.kv.v1.KvCommitRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvCommitRequest context
+                 * @property {Array.<Uint8Array>|null} [keys] KvCommitRequest keys
+                 * @property {Long|null} [startVersion] KvCommitRequest startVersion
+                 * @property {Long|null} [commitVersion] KvCommitRequest commitVersion
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvCommitRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvCommitRequest
+                 * @augments nokv.kv.v1.KvCommitRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvCommitRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvCommitRequest.
+                 * @typedef {nokv.kv.v1.KvCommitRequest.$Properties} nokv.kv.v1.KvCommitRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvCommitRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvCommitRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvCommitRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvCommitRequest = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvCommitRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @instance
+                 */
+                KvCommitRequest.prototype.context = null;
+
+                /**
+                 * KvCommitRequest keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @instance
+                 */
+                KvCommitRequest.prototype.keys = $util.emptyArray;
+
+                /**
+                 * KvCommitRequest startVersion.
+                 * @member {Long} startVersion
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @instance
+                 */
+                KvCommitRequest.prototype.startVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCommitRequest commitVersion.
+                 * @member {Long} commitVersion
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @instance
+                 */
+                KvCommitRequest.prototype.commitVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified KvCommitRequest message. Does not implicitly {@link nokv.kv.v1.KvCommitRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvCommitRequest.$Properties} message KvCommitRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvCommitRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.keys[i]);
+                    if (message.startVersion != null && $Object.hasOwnProperty.call(message, "startVersion") && (typeof message.startVersion === "object" ? message.startVersion.low || message.startVersion.high : message.startVersion !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.startVersion);
+                    if (message.commitVersion != null && $Object.hasOwnProperty.call(message, "commitVersion") && (typeof message.commitVersion === "object" ? message.commitVersion.low || message.commitVersion.high : message.commitVersion !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.commitVersion);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvCommitRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvCommitRequest & nokv.kv.v1.KvCommitRequest.$Shape} KvCommitRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvCommitRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvCommitRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startVersion = value;
+                                else
+                                    delete message.startVersion;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitVersion = value;
+                                else
+                                    delete message.commitVersion;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvCommitRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvCommitRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvCommitRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvCommitRequest";
+                };
+
+                return KvCommitRequest;
+            })();
+
+            v1.KvCommitResponse = (function() {
+
+                /**
+                 * Properties of a KvCommitResponse.
+                 * @typedef {Object} nokv.kv.v1.KvCommitResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvCommitResponse regionError
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvCommitResponse error
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvCommitResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvCommitResponse
+                 * @augments nokv.kv.v1.KvCommitResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvCommitResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvCommitResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvCommitResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvCommitResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvCommitResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvCommitResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvCommitResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvCommitResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvCommitResponse
+                 * @instance
+                 */
+                KvCommitResponse.prototype.regionError = null;
+
+                /**
+                 * KvCommitResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvCommitResponse
+                 * @instance
+                 */
+                KvCommitResponse.prototype.error = null;
+
+                /**
+                 * Encodes the specified KvCommitResponse message. Does not implicitly {@link nokv.kv.v1.KvCommitResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvCommitResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvCommitResponse.$Properties} message KvCommitResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvCommitResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvCommitResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvCommitResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvCommitResponse & nokv.kv.v1.KvCommitResponse.$Shape} KvCommitResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvCommitResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvCommitResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvCommitResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvCommitResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvCommitResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvCommitResponse";
+                };
+
+                return KvCommitResponse;
+            })();
+
+            v1.KvBatchRollbackRequest = (function() {
+
+                /**
+                 * Properties of a KvBatchRollbackRequest.
+                 * @typedef {Object} nokv.kv.v1.KvBatchRollbackRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvBatchRollbackRequest context
+                 * @property {Array.<Uint8Array>|null} [keys] KvBatchRollbackRequest keys
+                 * @property {Long|null} [startVersion] KvBatchRollbackRequest startVersion
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvBatchRollbackRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvBatchRollbackRequest
+                 * @augments nokv.kv.v1.KvBatchRollbackRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvBatchRollbackRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvBatchRollbackRequest.
+                 * @typedef {nokv.kv.v1.KvBatchRollbackRequest.$Properties} nokv.kv.v1.KvBatchRollbackRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvBatchRollbackRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvBatchRollbackRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvBatchRollbackRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvBatchRollbackRequest = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvBatchRollbackRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @instance
+                 */
+                KvBatchRollbackRequest.prototype.context = null;
+
+                /**
+                 * KvBatchRollbackRequest keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @instance
+                 */
+                KvBatchRollbackRequest.prototype.keys = $util.emptyArray;
+
+                /**
+                 * KvBatchRollbackRequest startVersion.
+                 * @member {Long} startVersion
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @instance
+                 */
+                KvBatchRollbackRequest.prototype.startVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified KvBatchRollbackRequest message. Does not implicitly {@link nokv.kv.v1.KvBatchRollbackRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvBatchRollbackRequest.$Properties} message KvBatchRollbackRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvBatchRollbackRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.keys[i]);
+                    if (message.startVersion != null && $Object.hasOwnProperty.call(message, "startVersion") && (typeof message.startVersion === "object" ? message.startVersion.low || message.startVersion.high : message.startVersion !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.startVersion);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvBatchRollbackRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvBatchRollbackRequest & nokv.kv.v1.KvBatchRollbackRequest.$Shape} KvBatchRollbackRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvBatchRollbackRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvBatchRollbackRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startVersion = value;
+                                else
+                                    delete message.startVersion;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvBatchRollbackRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvBatchRollbackRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvBatchRollbackRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvBatchRollbackRequest";
+                };
+
+                return KvBatchRollbackRequest;
+            })();
+
+            v1.KvBatchRollbackResponse = (function() {
+
+                /**
+                 * Properties of a KvBatchRollbackResponse.
+                 * @typedef {Object} nokv.kv.v1.KvBatchRollbackResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvBatchRollbackResponse regionError
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvBatchRollbackResponse error
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvBatchRollbackResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvBatchRollbackResponse
+                 * @augments nokv.kv.v1.KvBatchRollbackResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvBatchRollbackResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvBatchRollbackResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvBatchRollbackResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvBatchRollbackResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvBatchRollbackResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvBatchRollbackResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvBatchRollbackResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvBatchRollbackResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvBatchRollbackResponse
+                 * @instance
+                 */
+                KvBatchRollbackResponse.prototype.regionError = null;
+
+                /**
+                 * KvBatchRollbackResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvBatchRollbackResponse
+                 * @instance
+                 */
+                KvBatchRollbackResponse.prototype.error = null;
+
+                /**
+                 * Encodes the specified KvBatchRollbackResponse message. Does not implicitly {@link nokv.kv.v1.KvBatchRollbackResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvBatchRollbackResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvBatchRollbackResponse.$Properties} message KvBatchRollbackResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvBatchRollbackResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvBatchRollbackResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvBatchRollbackResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvBatchRollbackResponse & nokv.kv.v1.KvBatchRollbackResponse.$Shape} KvBatchRollbackResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvBatchRollbackResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvBatchRollbackResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvBatchRollbackResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvBatchRollbackResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvBatchRollbackResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvBatchRollbackResponse";
+                };
+
+                return KvBatchRollbackResponse;
+            })();
+
+            v1.KvResolveLockRequest = (function() {
+
+                /**
+                 * Properties of a KvResolveLockRequest.
+                 * @typedef {Object} nokv.kv.v1.KvResolveLockRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvResolveLockRequest context
+                 * @property {Long|null} [startVersion] KvResolveLockRequest startVersion
+                 * @property {Long|null} [commitVersion] KvResolveLockRequest commitVersion
+                 * @property {Array.<Uint8Array>|null} [keys] KvResolveLockRequest keys
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvResolveLockRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvResolveLockRequest
+                 * @augments nokv.kv.v1.KvResolveLockRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvResolveLockRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvResolveLockRequest.
+                 * @typedef {nokv.kv.v1.KvResolveLockRequest.$Properties} nokv.kv.v1.KvResolveLockRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvResolveLockRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvResolveLockRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvResolveLockRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvResolveLockRequest = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvResolveLockRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @instance
+                 */
+                KvResolveLockRequest.prototype.context = null;
+
+                /**
+                 * KvResolveLockRequest startVersion.
+                 * @member {Long} startVersion
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @instance
+                 */
+                KvResolveLockRequest.prototype.startVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvResolveLockRequest commitVersion.
+                 * @member {Long} commitVersion
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @instance
+                 */
+                KvResolveLockRequest.prototype.commitVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvResolveLockRequest keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @instance
+                 */
+                KvResolveLockRequest.prototype.keys = $util.emptyArray;
+
+                /**
+                 * Encodes the specified KvResolveLockRequest message. Does not implicitly {@link nokv.kv.v1.KvResolveLockRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvResolveLockRequest.$Properties} message KvResolveLockRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvResolveLockRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.startVersion != null && $Object.hasOwnProperty.call(message, "startVersion") && (typeof message.startVersion === "object" ? message.startVersion.low || message.startVersion.high : message.startVersion !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.startVersion);
+                    if (message.commitVersion != null && $Object.hasOwnProperty.call(message, "commitVersion") && (typeof message.commitVersion === "object" ? message.commitVersion.low || message.commitVersion.high : message.commitVersion !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.commitVersion);
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.keys[i]);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvResolveLockRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvResolveLockRequest & nokv.kv.v1.KvResolveLockRequest.$Shape} KvResolveLockRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvResolveLockRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvResolveLockRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startVersion = value;
+                                else
+                                    delete message.startVersion;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitVersion = value;
+                                else
+                                    delete message.commitVersion;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvResolveLockRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvResolveLockRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvResolveLockRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvResolveLockRequest";
+                };
+
+                return KvResolveLockRequest;
+            })();
+
+            v1.KvResolveLockResponse = (function() {
+
+                /**
+                 * Properties of a KvResolveLockResponse.
+                 * @typedef {Object} nokv.kv.v1.KvResolveLockResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvResolveLockResponse regionError
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvResolveLockResponse error
+                 * @property {Long|null} [resolvedLocks] KvResolveLockResponse resolvedLocks
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvResolveLockResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvResolveLockResponse
+                 * @augments nokv.kv.v1.KvResolveLockResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvResolveLockResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvResolveLockResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   resolvedLocks?: Long|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvResolveLockResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvResolveLockResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvResolveLockResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvResolveLockResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvResolveLockResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvResolveLockResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @instance
+                 */
+                KvResolveLockResponse.prototype.regionError = null;
+
+                /**
+                 * KvResolveLockResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @instance
+                 */
+                KvResolveLockResponse.prototype.error = null;
+
+                /**
+                 * KvResolveLockResponse resolvedLocks.
+                 * @member {Long} resolvedLocks
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @instance
+                 */
+                KvResolveLockResponse.prototype.resolvedLocks = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified KvResolveLockResponse message. Does not implicitly {@link nokv.kv.v1.KvResolveLockResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvResolveLockResponse.$Properties} message KvResolveLockResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvResolveLockResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.resolvedLocks != null && $Object.hasOwnProperty.call(message, "resolvedLocks") && (typeof message.resolvedLocks === "object" ? message.resolvedLocks.low || message.resolvedLocks.high : message.resolvedLocks !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.resolvedLocks);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvResolveLockResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvResolveLockResponse & nokv.kv.v1.KvResolveLockResponse.$Shape} KvResolveLockResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvResolveLockResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvResolveLockResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.resolvedLocks = value;
+                                else
+                                    delete message.resolvedLocks;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvResolveLockResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvResolveLockResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvResolveLockResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvResolveLockResponse";
+                };
+
+                return KvResolveLockResponse;
+            })();
+
+            v1.KvCheckTxnStatusRequest = (function() {
+
+                /**
+                 * Properties of a KvCheckTxnStatusRequest.
+                 * @typedef {Object} nokv.kv.v1.KvCheckTxnStatusRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] KvCheckTxnStatusRequest context
+                 * @property {Uint8Array|null} [primaryKey] KvCheckTxnStatusRequest primaryKey
+                 * @property {Long|null} [lockTs] KvCheckTxnStatusRequest lockTs
+                 * @property {Long|null} [currentTs] KvCheckTxnStatusRequest currentTs
+                 * @property {Long|null} [callerStartTs] KvCheckTxnStatusRequest callerStartTs
+                 * @property {boolean|null} [rollbackIfNotExist] KvCheckTxnStatusRequest rollbackIfNotExist
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvCheckTxnStatusRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvCheckTxnStatusRequest
+                 * @augments nokv.kv.v1.KvCheckTxnStatusRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.KvCheckTxnStatusRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvCheckTxnStatusRequest.
+                 * @typedef {nokv.kv.v1.KvCheckTxnStatusRequest.$Properties} nokv.kv.v1.KvCheckTxnStatusRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvCheckTxnStatusRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvCheckTxnStatusRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvCheckTxnStatusRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvCheckTxnStatusRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvCheckTxnStatusRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.context = null;
+
+                /**
+                 * KvCheckTxnStatusRequest primaryKey.
+                 * @member {Uint8Array} primaryKey
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.primaryKey = $util.newBuffer([]);
+
+                /**
+                 * KvCheckTxnStatusRequest lockTs.
+                 * @member {Long} lockTs
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.lockTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCheckTxnStatusRequest currentTs.
+                 * @member {Long} currentTs
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.currentTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCheckTxnStatusRequest callerStartTs.
+                 * @member {Long} callerStartTs
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.callerStartTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCheckTxnStatusRequest rollbackIfNotExist.
+                 * @member {boolean} rollbackIfNotExist
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @instance
+                 */
+                KvCheckTxnStatusRequest.prototype.rollbackIfNotExist = false;
+
+                /**
+                 * Encodes the specified KvCheckTxnStatusRequest message. Does not implicitly {@link nokv.kv.v1.KvCheckTxnStatusRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @static
+                 * @param {nokv.kv.v1.KvCheckTxnStatusRequest.$Properties} message KvCheckTxnStatusRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvCheckTxnStatusRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.primaryKey != null && $Object.hasOwnProperty.call(message, "primaryKey") && message.primaryKey.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.primaryKey);
+                    if (message.lockTs != null && $Object.hasOwnProperty.call(message, "lockTs") && (typeof message.lockTs === "object" ? message.lockTs.low || message.lockTs.high : message.lockTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.lockTs);
+                    if (message.currentTs != null && $Object.hasOwnProperty.call(message, "currentTs") && (typeof message.currentTs === "object" ? message.currentTs.low || message.currentTs.high : message.currentTs !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.currentTs);
+                    if (message.callerStartTs != null && $Object.hasOwnProperty.call(message, "callerStartTs") && (typeof message.callerStartTs === "object" ? message.callerStartTs.low || message.callerStartTs.high : message.callerStartTs !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.callerStartTs);
+                    if (message.rollbackIfNotExist != null && $Object.hasOwnProperty.call(message, "rollbackIfNotExist") && message.rollbackIfNotExist !== false)
+                        writer.uint32(/* id 6, wireType 0 =*/48).bool(message.rollbackIfNotExist);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvCheckTxnStatusRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvCheckTxnStatusRequest & nokv.kv.v1.KvCheckTxnStatusRequest.$Shape} KvCheckTxnStatusRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvCheckTxnStatusRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvCheckTxnStatusRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primaryKey = value;
+                                else
+                                    delete message.primaryKey;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTs = value;
+                                else
+                                    delete message.lockTs;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.currentTs = value;
+                                else
+                                    delete message.currentTs;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.callerStartTs = value;
+                                else
+                                    delete message.callerStartTs;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.rollbackIfNotExist = value;
+                                else
+                                    delete message.rollbackIfNotExist;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvCheckTxnStatusRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvCheckTxnStatusRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvCheckTxnStatusRequest";
+                };
+
+                return KvCheckTxnStatusRequest;
+            })();
+
+            /**
+             * CheckTxnStatusAction enum.
+             * @name nokv.kv.v1.CheckTxnStatusAction
+             * @enum {number}
+             * @property {number} NO_ACTION=0 NO_ACTION value
+             * @property {number} TTL_EXPIRE_ROLLBACK=1 TTL_EXPIRE_ROLLBACK value
+             * @property {number} LOCK_NOT_EXIST_ROLLBACK=2 LOCK_NOT_EXIST_ROLLBACK value
+             * @property {number} MIN_COMMIT_TS_PUSHED=3 MIN_COMMIT_TS_PUSHED value
+             */
+            v1.CheckTxnStatusAction = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "NO_ACTION"] = 0;
+                values[valuesById[1] = "TTL_EXPIRE_ROLLBACK"] = 1;
+                values[valuesById[2] = "LOCK_NOT_EXIST_ROLLBACK"] = 2;
+                values[valuesById[3] = "MIN_COMMIT_TS_PUSHED"] = 3;
+                return values;
+            })();
+
+            v1.KvCheckTxnStatusResponse = (function() {
+
+                /**
+                 * Properties of a KvCheckTxnStatusResponse.
+                 * @typedef {Object} nokv.kv.v1.KvCheckTxnStatusResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] KvCheckTxnStatusResponse regionError
+                 * @property {nokv.kv.v1.KeyError.$Properties|null} [error] KvCheckTxnStatusResponse error
+                 * @property {Long|null} [lockTtl] KvCheckTxnStatusResponse lockTtl
+                 * @property {Long|null} [commitVersion] KvCheckTxnStatusResponse commitVersion
+                 * @property {nokv.kv.v1.CheckTxnStatusAction|null} [action] KvCheckTxnStatusResponse action
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a KvCheckTxnStatusResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IKvCheckTxnStatusResponse
+                 * @augments nokv.kv.v1.KvCheckTxnStatusResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.KvCheckTxnStatusResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a KvCheckTxnStatusResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   error?: nokv.kv.v1.KeyError.$Shape|null;
+                 *   lockTtl?: Long|null;
+                 *   commitVersion?: Long|null;
+                 *   action?: nokv.kv.v1.CheckTxnStatusAction|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.KvCheckTxnStatusResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new KvCheckTxnStatusResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a KvCheckTxnStatusResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.KvCheckTxnStatusResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const KvCheckTxnStatusResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * KvCheckTxnStatusResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @instance
+                 */
+                KvCheckTxnStatusResponse.prototype.regionError = null;
+
+                /**
+                 * KvCheckTxnStatusResponse error.
+                 * @member {nokv.kv.v1.KeyError.$Properties|null|undefined} error
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @instance
+                 */
+                KvCheckTxnStatusResponse.prototype.error = null;
+
+                /**
+                 * KvCheckTxnStatusResponse lockTtl.
+                 * @member {Long} lockTtl
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @instance
+                 */
+                KvCheckTxnStatusResponse.prototype.lockTtl = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCheckTxnStatusResponse commitVersion.
+                 * @member {Long} commitVersion
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @instance
+                 */
+                KvCheckTxnStatusResponse.prototype.commitVersion = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * KvCheckTxnStatusResponse action.
+                 * @member {nokv.kv.v1.CheckTxnStatusAction} action
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @instance
+                 */
+                KvCheckTxnStatusResponse.prototype.action = 0;
+
+                /**
+                 * Encodes the specified KvCheckTxnStatusResponse message. Does not implicitly {@link nokv.kv.v1.KvCheckTxnStatusResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @static
+                 * @param {nokv.kv.v1.KvCheckTxnStatusResponse.$Properties} message KvCheckTxnStatusResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                KvCheckTxnStatusResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                        $root.nokv.kv.v1.KeyError.encode(message.error, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.lockTtl != null && $Object.hasOwnProperty.call(message, "lockTtl") && (typeof message.lockTtl === "object" ? message.lockTtl.low || message.lockTtl.high : message.lockTtl !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.lockTtl);
+                    if (message.commitVersion != null && $Object.hasOwnProperty.call(message, "commitVersion") && (typeof message.commitVersion === "object" ? message.commitVersion.low || message.commitVersion.high : message.commitVersion !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.commitVersion);
+                    if (message.action != null && $Object.hasOwnProperty.call(message, "action") && message.action !== 0)
+                        writer.uint32(/* id 5, wireType 0 =*/40).int32(message.action);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a KvCheckTxnStatusResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.KvCheckTxnStatusResponse & nokv.kv.v1.KvCheckTxnStatusResponse.$Shape} KvCheckTxnStatusResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                KvCheckTxnStatusResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.KvCheckTxnStatusResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.error = $root.nokv.kv.v1.KeyError.decode(reader, reader.size(), $undefined, _depth + 1, message.error);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTtl = value;
+                                else
+                                    delete message.lockTtl;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitVersion = value;
+                                else
+                                    delete message.commitVersion;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.int32())
+                                    message.action = value;
+                                else
+                                    delete message.action;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for KvCheckTxnStatusResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.KvCheckTxnStatusResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                KvCheckTxnStatusResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.KvCheckTxnStatusResponse";
+                };
+
+                return KvCheckTxnStatusResponse;
+            })();
+
             return v1;
         })();
 
@@ -6394,6 +11327,1270 @@ export const nokv = $root.nokv = (() => {
                 return DeleteCmd;
             })();
 
+            v1.TxnMutation = (function() {
+
+                /**
+                 * Properties of a TxnMutation.
+                 * @typedef {Object} nokv.cmd.v1.TxnMutation.$Properties
+                 * @property {number|null} [op] TxnMutation op
+                 * @property {Uint8Array|null} [key] TxnMutation key
+                 * @property {Uint8Array|null} [value] TxnMutation value
+                 * @property {boolean|null} [assertNotExist] TxnMutation assertNotExist
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a TxnMutation.
+                 * @memberof nokv.cmd.v1
+                 * @interface ITxnMutation
+                 * @augments nokv.cmd.v1.TxnMutation.$Properties
+                 * @deprecated Use nokv.cmd.v1.TxnMutation.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a TxnMutation.
+                 * @typedef {nokv.cmd.v1.TxnMutation.$Properties} nokv.cmd.v1.TxnMutation.$Shape
+                 */
+
+                /**
+                 * Constructs a new TxnMutation.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a TxnMutation.
+                 * @constructor
+                 * @param {nokv.cmd.v1.TxnMutation.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const TxnMutation = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * TxnMutation op.
+                 * @member {number} op
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @instance
+                 */
+                TxnMutation.prototype.op = 0;
+
+                /**
+                 * TxnMutation key.
+                 * @member {Uint8Array} key
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @instance
+                 */
+                TxnMutation.prototype.key = $util.newBuffer([]);
+
+                /**
+                 * TxnMutation value.
+                 * @member {Uint8Array} value
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @instance
+                 */
+                TxnMutation.prototype.value = $util.newBuffer([]);
+
+                /**
+                 * TxnMutation assertNotExist.
+                 * @member {boolean} assertNotExist
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @instance
+                 */
+                TxnMutation.prototype.assertNotExist = false;
+
+                /**
+                 * Encodes the specified TxnMutation message. Does not implicitly {@link nokv.cmd.v1.TxnMutation.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @static
+                 * @param {nokv.cmd.v1.TxnMutation.$Properties} message TxnMutation message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                TxnMutation.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.op != null && $Object.hasOwnProperty.call(message, "op") && message.op !== 0)
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.op);
+                    if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.key);
+                    if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.value);
+                    if (message.assertNotExist != null && $Object.hasOwnProperty.call(message, "assertNotExist") && message.assertNotExist !== false)
+                        writer.uint32(/* id 4, wireType 0 =*/32).bool(message.assertNotExist);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a TxnMutation message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.TxnMutation & nokv.cmd.v1.TxnMutation.$Shape} TxnMutation
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                TxnMutation.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.TxnMutation();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.uint32())
+                                    message.op = value;
+                                else
+                                    delete message.op;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.key = value;
+                                else
+                                    delete message.key;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.value = value;
+                                else
+                                    delete message.value;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.assertNotExist = value;
+                                else
+                                    delete message.assertNotExist;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for TxnMutation
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.TxnMutation
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                TxnMutation.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.TxnMutation";
+                };
+
+                return TxnMutation;
+            })();
+
+            v1.PrewriteCmd = (function() {
+
+                /**
+                 * Properties of a PrewriteCmd.
+                 * @typedef {Object} nokv.cmd.v1.PrewriteCmd.$Properties
+                 * @property {Array.<nokv.cmd.v1.TxnMutation.$Properties>|null} [mutations] PrewriteCmd mutations
+                 * @property {Uint8Array|null} [primary] PrewriteCmd primary
+                 * @property {Long|null} [startTs] PrewriteCmd startTs
+                 * @property {Long|null} [lockTtl] PrewriteCmd lockTtl
+                 * @property {Long|null} [minCommitTs] PrewriteCmd minCommitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a PrewriteCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface IPrewriteCmd
+                 * @augments nokv.cmd.v1.PrewriteCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.PrewriteCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a PrewriteCmd.
+                 * @typedef {nokv.cmd.v1.PrewriteCmd.$Properties} nokv.cmd.v1.PrewriteCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new PrewriteCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a PrewriteCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.PrewriteCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const PrewriteCmd = function (properties) {
+                    this.mutations = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * PrewriteCmd mutations.
+                 * @member {Array.<nokv.cmd.v1.TxnMutation.$Properties>} mutations
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @instance
+                 */
+                PrewriteCmd.prototype.mutations = $util.emptyArray;
+
+                /**
+                 * PrewriteCmd primary.
+                 * @member {Uint8Array} primary
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @instance
+                 */
+                PrewriteCmd.prototype.primary = $util.newBuffer([]);
+
+                /**
+                 * PrewriteCmd startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @instance
+                 */
+                PrewriteCmd.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * PrewriteCmd lockTtl.
+                 * @member {Long} lockTtl
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @instance
+                 */
+                PrewriteCmd.prototype.lockTtl = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * PrewriteCmd minCommitTs.
+                 * @member {Long} minCommitTs
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @instance
+                 */
+                PrewriteCmd.prototype.minCommitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified PrewriteCmd message. Does not implicitly {@link nokv.cmd.v1.PrewriteCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @static
+                 * @param {nokv.cmd.v1.PrewriteCmd.$Properties} message PrewriteCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                PrewriteCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.mutations != null && message.mutations.length)
+                        for (let i = 0; i < message.mutations.length; ++i)
+                            $root.nokv.cmd.v1.TxnMutation.encode(message.mutations[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.primary != null && $Object.hasOwnProperty.call(message, "primary") && message.primary.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.primary);
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.startTs);
+                    if (message.lockTtl != null && $Object.hasOwnProperty.call(message, "lockTtl") && (typeof message.lockTtl === "object" ? message.lockTtl.low || message.lockTtl.high : message.lockTtl !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.lockTtl);
+                    if (message.minCommitTs != null && $Object.hasOwnProperty.call(message, "minCommitTs") && (typeof message.minCommitTs === "object" ? message.minCommitTs.low || message.minCommitTs.high : message.minCommitTs !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.minCommitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a PrewriteCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.PrewriteCmd & nokv.cmd.v1.PrewriteCmd.$Shape} PrewriteCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                PrewriteCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.PrewriteCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.mutations && message.mutations.length))
+                                    message.mutations = [];
+                                message.mutations.push($root.nokv.cmd.v1.TxnMutation.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primary = value;
+                                else
+                                    delete message.primary;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTtl = value;
+                                else
+                                    delete message.lockTtl;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.minCommitTs = value;
+                                else
+                                    delete message.minCommitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for PrewriteCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.PrewriteCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                PrewriteCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.PrewriteCmd";
+                };
+
+                return PrewriteCmd;
+            })();
+
+            v1.CommitCmd = (function() {
+
+                /**
+                 * Properties of a CommitCmd.
+                 * @typedef {Object} nokv.cmd.v1.CommitCmd.$Properties
+                 * @property {Array.<Uint8Array>|null} [keys] CommitCmd keys
+                 * @property {Long|null} [startTs] CommitCmd startTs
+                 * @property {Long|null} [commitTs] CommitCmd commitTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CommitCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface ICommitCmd
+                 * @augments nokv.cmd.v1.CommitCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.CommitCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CommitCmd.
+                 * @typedef {nokv.cmd.v1.CommitCmd.$Properties} nokv.cmd.v1.CommitCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new CommitCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a CommitCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.CommitCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CommitCmd = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CommitCmd keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @instance
+                 */
+                CommitCmd.prototype.keys = $util.emptyArray;
+
+                /**
+                 * CommitCmd startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @instance
+                 */
+                CommitCmd.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CommitCmd commitTs.
+                 * @member {Long} commitTs
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @instance
+                 */
+                CommitCmd.prototype.commitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified CommitCmd message. Does not implicitly {@link nokv.cmd.v1.CommitCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @static
+                 * @param {nokv.cmd.v1.CommitCmd.$Properties} message CommitCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CommitCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.keys[i]);
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.startTs);
+                    if (message.commitTs != null && $Object.hasOwnProperty.call(message, "commitTs") && (typeof message.commitTs === "object" ? message.commitTs.low || message.commitTs.high : message.commitTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.commitTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CommitCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.CommitCmd & nokv.cmd.v1.CommitCmd.$Shape} CommitCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CommitCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.CommitCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitTs = value;
+                                else
+                                    delete message.commitTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CommitCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.CommitCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CommitCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.CommitCmd";
+                };
+
+                return CommitCmd;
+            })();
+
+            v1.BatchRollbackCmd = (function() {
+
+                /**
+                 * Properties of a BatchRollbackCmd.
+                 * @typedef {Object} nokv.cmd.v1.BatchRollbackCmd.$Properties
+                 * @property {Array.<Uint8Array>|null} [keys] BatchRollbackCmd keys
+                 * @property {Long|null} [startTs] BatchRollbackCmd startTs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a BatchRollbackCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface IBatchRollbackCmd
+                 * @augments nokv.cmd.v1.BatchRollbackCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.BatchRollbackCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a BatchRollbackCmd.
+                 * @typedef {nokv.cmd.v1.BatchRollbackCmd.$Properties} nokv.cmd.v1.BatchRollbackCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new BatchRollbackCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a BatchRollbackCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.BatchRollbackCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const BatchRollbackCmd = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * BatchRollbackCmd keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.cmd.v1.BatchRollbackCmd
+                 * @instance
+                 */
+                BatchRollbackCmd.prototype.keys = $util.emptyArray;
+
+                /**
+                 * BatchRollbackCmd startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.cmd.v1.BatchRollbackCmd
+                 * @instance
+                 */
+                BatchRollbackCmd.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified BatchRollbackCmd message. Does not implicitly {@link nokv.cmd.v1.BatchRollbackCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.BatchRollbackCmd
+                 * @static
+                 * @param {nokv.cmd.v1.BatchRollbackCmd.$Properties} message BatchRollbackCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                BatchRollbackCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.keys[i]);
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.startTs);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a BatchRollbackCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.BatchRollbackCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.BatchRollbackCmd & nokv.cmd.v1.BatchRollbackCmd.$Shape} BatchRollbackCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                BatchRollbackCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.BatchRollbackCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for BatchRollbackCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.BatchRollbackCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                BatchRollbackCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.BatchRollbackCmd";
+                };
+
+                return BatchRollbackCmd;
+            })();
+
+            v1.ResolveLockCmd = (function() {
+
+                /**
+                 * Properties of a ResolveLockCmd.
+                 * @typedef {Object} nokv.cmd.v1.ResolveLockCmd.$Properties
+                 * @property {Long|null} [startTs] ResolveLockCmd startTs
+                 * @property {Long|null} [commitTs] ResolveLockCmd commitTs
+                 * @property {Array.<Uint8Array>|null} [keys] ResolveLockCmd keys
+                 * @property {Uint8Array|null} [start] ResolveLockCmd start
+                 * @property {Uint8Array|null} [end] ResolveLockCmd end
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a ResolveLockCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface IResolveLockCmd
+                 * @augments nokv.cmd.v1.ResolveLockCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.ResolveLockCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a ResolveLockCmd.
+                 * @typedef {nokv.cmd.v1.ResolveLockCmd.$Properties} nokv.cmd.v1.ResolveLockCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new ResolveLockCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a ResolveLockCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.ResolveLockCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const ResolveLockCmd = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * ResolveLockCmd startTs.
+                 * @member {Long} startTs
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @instance
+                 */
+                ResolveLockCmd.prototype.startTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * ResolveLockCmd commitTs.
+                 * @member {Long} commitTs
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @instance
+                 */
+                ResolveLockCmd.prototype.commitTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * ResolveLockCmd keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @instance
+                 */
+                ResolveLockCmd.prototype.keys = $util.emptyArray;
+
+                /**
+                 * ResolveLockCmd start.
+                 * @member {Uint8Array} start
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @instance
+                 */
+                ResolveLockCmd.prototype.start = $util.newBuffer([]);
+
+                /**
+                 * ResolveLockCmd end.
+                 * @member {Uint8Array} end
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @instance
+                 */
+                ResolveLockCmd.prototype.end = $util.newBuffer([]);
+
+                /**
+                 * Encodes the specified ResolveLockCmd message. Does not implicitly {@link nokv.cmd.v1.ResolveLockCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @static
+                 * @param {nokv.cmd.v1.ResolveLockCmd.$Properties} message ResolveLockCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                ResolveLockCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.startTs != null && $Object.hasOwnProperty.call(message, "startTs") && (typeof message.startTs === "object" ? message.startTs.low || message.startTs.high : message.startTs !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.startTs);
+                    if (message.commitTs != null && $Object.hasOwnProperty.call(message, "commitTs") && (typeof message.commitTs === "object" ? message.commitTs.low || message.commitTs.high : message.commitTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.commitTs);
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.keys[i]);
+                    if (message.start != null && $Object.hasOwnProperty.call(message, "start") && message.start.length)
+                        writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.start);
+                    if (message.end != null && $Object.hasOwnProperty.call(message, "end") && message.end.length)
+                        writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.end);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a ResolveLockCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.ResolveLockCmd & nokv.cmd.v1.ResolveLockCmd.$Shape} ResolveLockCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                ResolveLockCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.ResolveLockCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startTs = value;
+                                else
+                                    delete message.startTs;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.commitTs = value;
+                                else
+                                    delete message.commitTs;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.start = value;
+                                else
+                                    delete message.start;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.end = value;
+                                else
+                                    delete message.end;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for ResolveLockCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.ResolveLockCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                ResolveLockCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.ResolveLockCmd";
+                };
+
+                return ResolveLockCmd;
+            })();
+
+            v1.CheckTxnStatusCmd = (function() {
+
+                /**
+                 * Properties of a CheckTxnStatusCmd.
+                 * @typedef {Object} nokv.cmd.v1.CheckTxnStatusCmd.$Properties
+                 * @property {Uint8Array|null} [primaryKey] CheckTxnStatusCmd primaryKey
+                 * @property {Long|null} [lockTs] CheckTxnStatusCmd lockTs
+                 * @property {Long|null} [currentTs] CheckTxnStatusCmd currentTs
+                 * @property {Long|null} [callerStartTs] CheckTxnStatusCmd callerStartTs
+                 * @property {boolean|null} [rollbackIfNotExist] CheckTxnStatusCmd rollbackIfNotExist
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CheckTxnStatusCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface ICheckTxnStatusCmd
+                 * @augments nokv.cmd.v1.CheckTxnStatusCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.CheckTxnStatusCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CheckTxnStatusCmd.
+                 * @typedef {nokv.cmd.v1.CheckTxnStatusCmd.$Properties} nokv.cmd.v1.CheckTxnStatusCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new CheckTxnStatusCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a CheckTxnStatusCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.CheckTxnStatusCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CheckTxnStatusCmd = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CheckTxnStatusCmd primaryKey.
+                 * @member {Uint8Array} primaryKey
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @instance
+                 */
+                CheckTxnStatusCmd.prototype.primaryKey = $util.newBuffer([]);
+
+                /**
+                 * CheckTxnStatusCmd lockTs.
+                 * @member {Long} lockTs
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @instance
+                 */
+                CheckTxnStatusCmd.prototype.lockTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CheckTxnStatusCmd currentTs.
+                 * @member {Long} currentTs
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @instance
+                 */
+                CheckTxnStatusCmd.prototype.currentTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CheckTxnStatusCmd callerStartTs.
+                 * @member {Long} callerStartTs
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @instance
+                 */
+                CheckTxnStatusCmd.prototype.callerStartTs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CheckTxnStatusCmd rollbackIfNotExist.
+                 * @member {boolean} rollbackIfNotExist
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @instance
+                 */
+                CheckTxnStatusCmd.prototype.rollbackIfNotExist = false;
+
+                /**
+                 * Encodes the specified CheckTxnStatusCmd message. Does not implicitly {@link nokv.cmd.v1.CheckTxnStatusCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @static
+                 * @param {nokv.cmd.v1.CheckTxnStatusCmd.$Properties} message CheckTxnStatusCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CheckTxnStatusCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.primaryKey != null && $Object.hasOwnProperty.call(message, "primaryKey") && message.primaryKey.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.primaryKey);
+                    if (message.lockTs != null && $Object.hasOwnProperty.call(message, "lockTs") && (typeof message.lockTs === "object" ? message.lockTs.low || message.lockTs.high : message.lockTs !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.lockTs);
+                    if (message.currentTs != null && $Object.hasOwnProperty.call(message, "currentTs") && (typeof message.currentTs === "object" ? message.currentTs.low || message.currentTs.high : message.currentTs !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.currentTs);
+                    if (message.callerStartTs != null && $Object.hasOwnProperty.call(message, "callerStartTs") && (typeof message.callerStartTs === "object" ? message.callerStartTs.low || message.callerStartTs.high : message.callerStartTs !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.callerStartTs);
+                    if (message.rollbackIfNotExist != null && $Object.hasOwnProperty.call(message, "rollbackIfNotExist") && message.rollbackIfNotExist !== false)
+                        writer.uint32(/* id 5, wireType 0 =*/40).bool(message.rollbackIfNotExist);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CheckTxnStatusCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.CheckTxnStatusCmd & nokv.cmd.v1.CheckTxnStatusCmd.$Shape} CheckTxnStatusCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CheckTxnStatusCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.CheckTxnStatusCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.primaryKey = value;
+                                else
+                                    delete message.primaryKey;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.lockTs = value;
+                                else
+                                    delete message.lockTs;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.currentTs = value;
+                                else
+                                    delete message.currentTs;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.callerStartTs = value;
+                                else
+                                    delete message.callerStartTs;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.rollbackIfNotExist = value;
+                                else
+                                    delete message.rollbackIfNotExist;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CheckTxnStatusCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.CheckTxnStatusCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CheckTxnStatusCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.CheckTxnStatusCmd";
+                };
+
+                return CheckTxnStatusCmd;
+            })();
+
             v1.Request = (function() {
 
                 /**
@@ -6401,7 +12598,12 @@ export const nokv = $root.nokv = (() => {
                  * @typedef {Object} nokv.cmd.v1.Request.$Properties
                  * @property {nokv.cmd.v1.PutCmd.$Properties|null} [put] Request put
                  * @property {nokv.cmd.v1.DeleteCmd.$Properties|null} ["delete"] Request delete
-                 * @property {"put"|"delete"} [cmd] Request cmd
+                 * @property {nokv.cmd.v1.PrewriteCmd.$Properties|null} [prewrite] Request prewrite
+                 * @property {nokv.cmd.v1.CommitCmd.$Properties|null} [commit] Request commit
+                 * @property {nokv.cmd.v1.BatchRollbackCmd.$Properties|null} [batchRollback] Request batchRollback
+                 * @property {nokv.cmd.v1.ResolveLockCmd.$Properties|null} [resolveLock] Request resolveLock
+                 * @property {nokv.cmd.v1.CheckTxnStatusCmd.$Properties|null} [checkTxnStatus] Request checkTxnStatus
+                 * @property {"put"|"delete"|"prewrite"|"commit"|"batchRollback"|"resolveLock"|"checkTxnStatus"} [cmd] Request cmd
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -6418,9 +12620,14 @@ export const nokv = $root.nokv = (() => {
                  * @typedef {{
                  *   put?: nokv.cmd.v1.PutCmd.$Shape|null;
                  *   "delete"?: nokv.cmd.v1.DeleteCmd.$Shape|null;
+                 *   prewrite?: nokv.cmd.v1.PrewriteCmd.$Shape|null;
+                 *   commit?: nokv.cmd.v1.CommitCmd.$Shape|null;
+                 *   batchRollback?: nokv.cmd.v1.BatchRollbackCmd.$Shape|null;
+                 *   resolveLock?: nokv.cmd.v1.ResolveLockCmd.$Shape|null;
+                 *   checkTxnStatus?: nokv.cmd.v1.CheckTxnStatusCmd.$Shape|null;
                  *   $unknowns?: Array.<Uint8Array>;
                  * } & (
-                 *   ({ cmd?: undefined; put?: null; "delete"?: null }|{ cmd?: "put"; put: nokv.cmd.v1.PutCmd.$Shape; "delete"?: null }|{ cmd?: "delete"; put?: null; "delete": nokv.cmd.v1.DeleteCmd.$Shape })
+                 *   ({ cmd?: undefined; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "put"; put: nokv.cmd.v1.PutCmd.$Shape; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "delete"; put?: null; "delete": nokv.cmd.v1.DeleteCmd.$Shape; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "prewrite"; put?: null; "delete"?: null; prewrite: nokv.cmd.v1.PrewriteCmd.$Shape; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "commit"; put?: null; "delete"?: null; prewrite?: null; commit: nokv.cmd.v1.CommitCmd.$Shape; batchRollback?: null; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "batchRollback"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback: nokv.cmd.v1.BatchRollbackCmd.$Shape; resolveLock?: null; checkTxnStatus?: null }|{ cmd?: "resolveLock"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock: nokv.cmd.v1.ResolveLockCmd.$Shape; checkTxnStatus?: null }|{ cmd?: "checkTxnStatus"; put?: null; "delete"?: null; prewrite?: null; commit?: null; batchRollback?: null; resolveLock?: null; checkTxnStatus: nokv.cmd.v1.CheckTxnStatusCmd.$Shape })
                  * )} nokv.cmd.v1.Request.$Shape
                  */
 
@@ -6455,17 +12662,57 @@ export const nokv = $root.nokv = (() => {
                  */
                 Request.prototype["delete"] = null;
 
+                /**
+                 * Request prewrite.
+                 * @member {nokv.cmd.v1.PrewriteCmd.$Properties|null|undefined} prewrite
+                 * @memberof nokv.cmd.v1.Request
+                 * @instance
+                 */
+                Request.prototype.prewrite = null;
+
+                /**
+                 * Request commit.
+                 * @member {nokv.cmd.v1.CommitCmd.$Properties|null|undefined} commit
+                 * @memberof nokv.cmd.v1.Request
+                 * @instance
+                 */
+                Request.prototype.commit = null;
+
+                /**
+                 * Request batchRollback.
+                 * @member {nokv.cmd.v1.BatchRollbackCmd.$Properties|null|undefined} batchRollback
+                 * @memberof nokv.cmd.v1.Request
+                 * @instance
+                 */
+                Request.prototype.batchRollback = null;
+
+                /**
+                 * Request resolveLock.
+                 * @member {nokv.cmd.v1.ResolveLockCmd.$Properties|null|undefined} resolveLock
+                 * @memberof nokv.cmd.v1.Request
+                 * @instance
+                 */
+                Request.prototype.resolveLock = null;
+
+                /**
+                 * Request checkTxnStatus.
+                 * @member {nokv.cmd.v1.CheckTxnStatusCmd.$Properties|null|undefined} checkTxnStatus
+                 * @memberof nokv.cmd.v1.Request
+                 * @instance
+                 */
+                Request.prototype.checkTxnStatus = null;
+
                 // OneOf field names bound to virtual getters and setters
                 let $oneOfFields;
 
                 /**
                  * Request cmd.
-                 * @member {"put"|"delete"|undefined} cmd
+                 * @member {"put"|"delete"|"prewrite"|"commit"|"batchRollback"|"resolveLock"|"checkTxnStatus"|undefined} cmd
                  * @memberof nokv.cmd.v1.Request
                  * @instance
                  */
                 $Object.defineProperty(Request.prototype, "cmd", {
-                    get: $util.oneOfGetter($oneOfFields = ["put", "delete"]),
+                    get: $util.oneOfGetter($oneOfFields = ["put", "delete", "prewrite", "commit", "batchRollback", "resolveLock", "checkTxnStatus"]),
                     set: $util.oneOfSetter($oneOfFields)
                 });
 
@@ -6489,6 +12736,16 @@ export const nokv = $root.nokv = (() => {
                         $root.nokv.cmd.v1.PutCmd.encode(message.put, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
                     if (message["delete"] != null && $Object.hasOwnProperty.call(message, "delete"))
                         $root.nokv.cmd.v1.DeleteCmd.encode(message["delete"], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.prewrite != null && $Object.hasOwnProperty.call(message, "prewrite"))
+                        $root.nokv.cmd.v1.PrewriteCmd.encode(message.prewrite, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.commit != null && $Object.hasOwnProperty.call(message, "commit"))
+                        $root.nokv.cmd.v1.CommitCmd.encode(message.commit, writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                    if (message.batchRollback != null && $Object.hasOwnProperty.call(message, "batchRollback"))
+                        $root.nokv.cmd.v1.BatchRollbackCmd.encode(message.batchRollback, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
+                    if (message.resolveLock != null && $Object.hasOwnProperty.call(message, "resolveLock"))
+                        $root.nokv.cmd.v1.ResolveLockCmd.encode(message.resolveLock, writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                    if (message.checkTxnStatus != null && $Object.hasOwnProperty.call(message, "checkTxnStatus"))
+                        $root.nokv.cmd.v1.CheckTxnStatusCmd.encode(message.checkTxnStatus, writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -6545,6 +12802,41 @@ export const nokv = $root.nokv = (() => {
                                     break;
                                 message["delete"] = $root.nokv.cmd.v1.DeleteCmd.decode(reader, reader.size(), $undefined, _depth + 1, message["delete"]);
                                 message.cmd = "delete";
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.prewrite = $root.nokv.cmd.v1.PrewriteCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.prewrite);
+                                message.cmd = "prewrite";
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                message.commit = $root.nokv.cmd.v1.CommitCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.commit);
+                                message.cmd = "commit";
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 2)
+                                    break;
+                                message.batchRollback = $root.nokv.cmd.v1.BatchRollbackCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.batchRollback);
+                                message.cmd = "batchRollback";
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 2)
+                                    break;
+                                message.resolveLock = $root.nokv.cmd.v1.ResolveLockCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.resolveLock);
+                                message.cmd = "resolveLock";
+                                continue;
+                            }
+                        case 7: {
+                                if (wireType !== 2)
+                                    break;
+                                message.checkTxnStatus = $root.nokv.cmd.v1.CheckTxnStatusCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.checkTxnStatus);
+                                message.cmd = "checkTxnStatus";
                                 continue;
                             }
                         }

@@ -47,6 +47,14 @@ export const NoKVService = {
   RawPut: method(NOKV, 'RawPut', kv.RawPutRequest, kv.RawPutResponse),
   RawDelete: method(NOKV, 'RawDelete', kv.RawDeleteRequest, kv.RawDeleteResponse),
   RawScan: method(NOKV, 'RawScan', kv.RawScanRequest, kv.RawScanResponse),
+  KvGet: method(NOKV, 'KvGet', kv.KvGetRequest, kv.KvGetResponse),
+  KvBatchGet: method(NOKV, 'KvBatchGet', kv.KvBatchGetRequest, kv.KvBatchGetResponse),
+  KvScan: method(NOKV, 'KvScan', kv.KvScanRequest, kv.KvScanResponse),
+  KvPrewrite: method(NOKV, 'KvPrewrite', kv.KvPrewriteRequest, kv.KvPrewriteResponse),
+  KvCommit: method(NOKV, 'KvCommit', kv.KvCommitRequest, kv.KvCommitResponse),
+  KvBatchRollback: method(NOKV, 'KvBatchRollback', kv.KvBatchRollbackRequest, kv.KvBatchRollbackResponse),
+  KvResolveLock: method(NOKV, 'KvResolveLock', kv.KvResolveLockRequest, kv.KvResolveLockResponse),
+  KvCheckTxnStatus: method(NOKV, 'KvCheckTxnStatus', kv.KvCheckTxnStatusRequest, kv.KvCheckTxnStatusResponse),
 } as const;
 
 const tr = nokv.transport.v1;

@@ -23,6 +23,11 @@ import {
 } from './write-batch.js';
 import type { WritePipeline } from './write-pipeline.js';
 
+/** Whether a record from `internal.scan` is a deletion (a tombstone version) rather than a value. */
+export function isDeleteRecord(rec: VersionRecord): boolean {
+  return entryKind(rec.meta) === KIND_DELETE;
+}
+
 export interface InternalWrite {
   cf: ColumnFamily;
   op: 'put' | 'delete' | 'deleteRange';

@@ -104,7 +104,7 @@ export async function connectCluster(
     },
     lookupRegion: async (key) => {
       const region = await coordinator.regionByKey(key);
-      if (region && region.peers.some((p) => !stores.has(p.storeId))) {
+      if (region?.peers.some((p) => !stores.has(p.storeId))) {
         refreshStores();
         await refreshing;
       }

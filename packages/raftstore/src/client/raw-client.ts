@@ -26,7 +26,9 @@ export type ClientErrorCode =
   | 'TsoUnavailable'
   | 'Conflict'
   | 'StoreNotMatch'
-  | 'InvalidArgument';
+  | 'InvalidArgument'
+  /** Transactions: failed before its commit point (nothing committed); the caller may retry. */
+  | 'Aborted';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';

@@ -1,3 +1,4 @@
+import { isDeleteRecord } from '@nokv/engine';
 import { encodeEntry, encodeHardState, encodeRegionLocalState, type Snapshot } from '@nokv/proto';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { RaftError } from '../raft/errors.js';
@@ -500,6 +501,61 @@ describe('snapshots', () => {
     await check(fs);
     await f.reopen();
     await check(await PeerStorage.open(f.db, 1n));
+  });
+
+  test('snapshots carry every version of the transaction column families, and installing one replaces them', async () => {
+    const t = await engine();
+    const { s, ready } = await leaderWithData(t);
+    // Percolator's families: several versions of a key, a deleted lock, a key outside the region.
+    await t.db.internal.write([
+      { cf: 'write', op: 'put', key: dataKey(b('key1')), version: 20n, value: b('w20') },
+      { cf: 'write', op: 'put', key: dataKey(b('key1')), version: 30n, value: b('w30') },
+      { cf: 'data', op: 'put', key: dataKey(b('key1')), version: 19n, value: b('d19') },
+      { cf: 'data', op: 'put', key: dataKey(b('key1')), version: 29n, value: b('d29') },
+      { cf: 'lock', op: 'put', key: dataKey(b('key2')), version: 7n, value: b('lock') },
+      { cf: 'lock', op: 'put', key: dataKey(b('key3')), version: 7n, value: b('gone') },
+      { cf: 'lock', op: 'delete', key: dataKey(b('key3')), version: 7n },
+      { cf: 'write', op: 'put', key: dataKey(b('zz-outside')), version: 5n, value: b('x') },
+    ]);
+    await s.applyWrites([], 16n, 6n);
+    const snap = await generated(s, ready);
+    const p = decodeSnapshotPayload(snap.data);
+    const show = (cf: string, key: Uint8Array, version: bigint, value: Uint8Array) =>
+      `${cf}:${Buffer.from(key)}@${version}=${Buffer.from(value)}`;
+    expect(p.records?.map((r) => show(r.cf, r.key, r.version, r.value)).sort()).toEqual(
+      [
+        'data:key1@19=d19',
+        'data:key1@29=d29',
+        'lock:key2@7=lock',
+        'write:key1@20=w20',
+        'write:key1@30=w30',
+      ].sort(),
+    );
+
+    // A follower with stale transactional state in the range gets exactly the leader's.
+    const f = await engine();
+    await PeerStorage.createUninitialized(f.db, { ...testRegion(1n), startKey: b('b'), endKey: b('y') });
+    await f.db.internal.write([
+      { cf: 'lock', op: 'put', key: dataKey(b('key9')), version: 7n, value: b('stale') },
+      { cf: 'write', op: 'put', key: dataKey(b('key1')), version: 99n, value: b('stale') },
+    ]);
+    const fs = await PeerStorage.open(f.db, 1n);
+    await fs.persistReady({
+      snapshot: snap,
+      entries: [],
+      hardState: { term: 6n, vote: 0n, commit: 16n },
+      mustSync: true,
+    });
+    const dump = async (db: typeof t.db) => {
+      const out: string[] = [];
+      for (const cf of ['lock', 'write', 'data'] as const) {
+        for await (const r of db.internal.scan({ cf, gte: dataKey(b('b')), lt: dataKey(b('y')) })) {
+          if (!isDeleteRecord(r)) out.push(show(cf, r.key, r.version, r.value));
+        }
+      }
+      return out;
+    };
+    expect(await dump(f.db)).toEqual(await dump(t.db));
   });
 
   test('installing over an initialized peer drops its whole log', async () => {

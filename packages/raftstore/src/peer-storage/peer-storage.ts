@@ -1,4 +1,4 @@
-import type { Database, InternalWrite } from '@nokv/engine';
+import { type Database, type InternalWrite, isDeleteRecord } from '@nokv/engine';
 import {
   type ConfState,
   decodeEntry,
@@ -36,13 +36,20 @@ import {
   userKeyOf,
 } from '../store/keys.js';
 import { CorruptRaftStateError, CorruptSnapshotError, PeerStorageError } from './errors.js';
-import { decodeSnapshotPayload, encodeSnapshotPayload, type SnapshotPayload } from './snapshot-payload.js';
+import {
+  decodeSnapshotPayload,
+  encodeSnapshotPayload,
+  type SnapshotPayload,
+  type VersionedRecord,
+} from './snapshot-payload.js';
 
 /** Index and term of the state every store writes for a region of the topology file. */
 export const RAFT_INIT_INDEX = 5n;
 export const RAFT_INIT_TERM = 5n;
 
 const EMPTY = new Uint8Array(0);
+/** The transaction layer's column families (src/txn): copied by snapshots with every version. */
+const TXN_CFS = ['lock', 'write', 'data'] as const;
 const MAX_U64 = (1n << 64n) - 1n;
 /** Log deletions of at most this many entries are point deletes; longer ones one range delete. */
 const POINT_DELETE_LIMIT = 256n;
@@ -133,11 +140,28 @@ export async function generateRegionSnapshot(db: Database, regionId: bigint): Pr
     const { lo, hi } = dataRange(st.region.startKey, st.region.endKey);
     const pairs: Array<[Uint8Array, Uint8Array]> = [];
     for await (const [k, v] of db.iterate({ gte: lo, lt: hi, snapshot: view })) pairs.push([userKeyOf(k), v]);
+    // The transaction column families carry caller-chosen versions, which a sequence snapshot
+    // does not cover: the caller holds the storage's write lock while this runs (see
+    // startGeneration), so no apply can change the region meanwhile.
+    const records: VersionedRecord[] = [];
+    for (const cf of TXN_CFS) {
+      for await (const rec of db.internal.scan({ cf, gte: lo, lt: hi })) {
+        if (isDeleteRecord(rec)) continue;
+        records.push({
+          cf,
+          key: Buffer.from(userKeyOf(rec.key)),
+          version: rec.version,
+          expiresAt: rec.expiresAt,
+          value: Buffer.from(rec.value),
+        });
+      }
+    }
     const data = encodeSnapshotPayload({
       region: st.region,
       appliedIndex: st.appliedIndex,
       appliedTerm: st.appliedTerm,
       pairs,
+      records,
     });
     return {
       snapshot: {
@@ -491,6 +515,25 @@ export class PeerStorage implements Storage {
         const range = dataRange(payload.region.startKey, payload.region.endKey);
         ops.push(deleteRange(range));
         for (const [k, v] of payload.pairs) ops.push(put(dataKey(k), v));
+        // Versions in these families are the transaction layer's timestamps, which a range
+        // tombstone (itself versioned) cannot cover wholesale without also hiding the payload's
+        // older versions: delete what is there version by version, then write the payload.
+        for (const cf of TXN_CFS) {
+          for await (const rec of this.db.internal.scan({ cf, gte: range.lo, lt: range.hi })) {
+            if (!isDeleteRecord(rec))
+              ops.push({ cf, op: 'delete', key: Buffer.from(rec.key), version: rec.version });
+          }
+        }
+        for (const r of payload.records ?? []) {
+          ops.push({
+            cf: r.cf,
+            op: 'put',
+            key: dataKey(r.key),
+            version: r.version,
+            value: r.value,
+            ...(r.expiresAt > 0 ? { expiresAt: r.expiresAt } : {}),
+          });
+        }
         deleteLog(ops, id, this.mem.firstIndex(), last + 1n);
         const state: RegionLocalState = {
           region: payload.region,
@@ -586,7 +629,7 @@ export class PeerStorage implements Storage {
    * @throws PeerStorageError `InvalidArgument` if the applied index goes back or passes commit.
    */
   applyWrites(
-    writes: ReadonlyArray<DataWrite>,
+    writes: ReadonlyArray<DataWrite | InternalWrite>,
     appliedIndex: bigint,
     appliedTerm: bigint,
     region?: RegionMeta,
@@ -617,7 +660,9 @@ export class PeerStorage implements Storage {
       }
       const ops: InternalWrite[] = [];
       for (const w of writes) {
-        ops.push(w.op === 'put' ? put(dataKey(w.key), w.value) : del(dataKey(w.key)));
+        // Engine writes with a column family (a transactional command's) go in as they are.
+        if ('cf' in w) ops.push(w);
+        else ops.push(w.op === 'put' ? put(dataKey(w.key), w.value) : del(dataKey(w.key)));
       }
       const state: RegionLocalState = {
         ...this.state,
@@ -715,7 +760,8 @@ export class PeerStorage implements Storage {
   private startGeneration(): void {
     if (this.generating || this.destroyed) return;
     this.generating = true;
-    this.generate(this.db, this.regionId)
+    // Under the write lock: no apply can change the region while its column families are read.
+    this.exclusive(() => this.generate(this.db, this.regionId))
       .then(
         (g) => {
           if (this.destroyed) return;

@@ -78,8 +78,9 @@ describe('snapshot payload', () => {
     expect(() => decodeSnapshotPayload(seal(Buffer.concat([body, Buffer.from([1, 2])])))).toThrow(
       /trailing bytes/,
     );
-    // a pair cut short
-    expect(() => decodeSnapshotPayload(seal(body.subarray(0, body.length - 2)))).toThrow(/value of pair 3/);
+    // the record section cut short, then a pair cut short
+    expect(() => decodeSnapshotPayload(seal(body.subarray(0, body.length - 2)))).toThrow(/record count/);
+    expect(() => decodeSnapshotPayload(seal(body.subarray(0, body.length - 10)))).toThrow(/value of pair 3/);
     // a forged huge pair count
     const regionLen = body.readUInt32BE(5);
     const countAt = 9 + regionLen + 16;
@@ -87,9 +88,13 @@ describe('snapshot payload', () => {
     forged.writeBigUInt64BE(1n << 60n, countAt);
     expect(() => decodeSnapshotPayload(seal(forged))).toThrow(/pair count/);
     // another version
-    const v2 = Buffer.from(body);
-    v2[4] = 2;
-    expect(() => decodeSnapshotPayload(seal(v2))).toThrow(/version 2/);
+    const v9 = Buffer.from(body);
+    v9[4] = 9;
+    expect(() => decodeSnapshotPayload(seal(v9))).toThrow(/version 9/);
+    // a version-1 payload (no record section) still decodes
+    const v1 = Buffer.from(body.subarray(0, body.length - 8));
+    v1[4] = 1;
+    expect(decodeSnapshotPayload(seal(v1)).pairs.length).toBe(sample().pairs.length);
     // keys out of order or outside the region
     const unordered = encodeSnapshotPayload({
       ...sample(),

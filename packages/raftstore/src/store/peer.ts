@@ -1,3 +1,4 @@
+import type { InternalWrite } from '@nokv/engine';
 import {
   ConfChangeType,
   type ConfChangeV2,
@@ -14,15 +15,19 @@ import {
 } from '@nokv/proto';
 import type { PeerStorage } from '../peer-storage/index.js';
 import { RaftError, RawNode, type Ready, type SoftState, StateType } from '../raft/index.js';
+import type { Latches, TxnDb } from '../txn/index.js';
 import {
   decodeCommand,
   decodeConfChangeContext,
   encodeCommand,
   encodeConfChangeContext,
+  type TxnCommand,
+  txnCommandKeys,
   type WriteRequest,
 } from './command.js';
 import { RegionError, StoreError } from './errors.js';
 import type { StoreLogger } from './logger.js';
+import { runTxnCommand, txnLatchKeys } from './txn-apply.js';
 
 /** What a peer needs from the store that hosts it. */
 export interface PeerHost {
@@ -35,6 +40,10 @@ export interface PeerHost {
   peerRemoved(peer: Peer, reason: string): void;
   /** Counters the store exports. */
   count(event: PeerEvent, n?: number): void;
+  /** The store's engine, which transactional commands read when they are applied. */
+  readonly db: TxnDb;
+  /** The store's key latches, held by a transactional command from its read to its write. */
+  readonly latches: Latches;
 }
 
 export type PeerEvent =
@@ -64,7 +73,8 @@ export interface PeerOptions {
 }
 
 interface Waiter {
-  resolve(): void;
+  /** `value`: what applying the entry produced (a transactional command's response). */
+  resolve(value?: unknown): void;
   reject(err: Error): void;
 }
 
@@ -201,16 +211,37 @@ export class Peer {
   }
 
   /** Proposes writes; resolves once they are committed and applied here. */
-  proposeWrites(requests: WriteRequest[]): Promise<void> {
+  async proposeWrites(requests: WriteRequest[]): Promise<void> {
+    await this.propose(
+      requests.map((r) => r.key),
+      undefined,
+      requests,
+    );
+  }
+
+  /**
+   * Proposes a transactional command; resolves with its response once its entry is committed and
+   * applied here (the command runs against the engine at apply time, on every replica alike).
+   */
+  proposeTxn(cmd: TxnCommand): Promise<unknown> {
+    return this.propose(txnCommandKeys(cmd), cmd, []);
+  }
+
+  private propose(
+    keys: Uint8Array[],
+    txn: TxnCommand | undefined,
+    requests: WriteRequest[],
+  ): Promise<unknown> {
     this.ensureLeaderAndCapacity();
-    for (const r of requests) {
-      if (!keyInRegion(r.key, this.region)) throw RegionError.keyNotInRegion(r.key, this.region);
+    for (const k of keys) {
+      if (!keyInRegion(k, this.region)) throw RegionError.keyNotInRegion(k, this.region);
     }
     const data = encodeCommand({
       regionId: this.regionId,
       epoch: this.region.epoch,
       peerId: this.peerId,
       requests,
+      ...(txn ? { txn } : {}),
     });
     const { index, term } = this.appendProposal(() => this.rn.propose(data));
     this.host.count('proposals');
@@ -533,22 +564,45 @@ export class Peer {
     });
   }
 
+  /**
+   * Applies committed entries. Raw writes of consecutive entries go into one batch; a
+   * transactional command reads the engine, so before it runs the pending batch is written, and
+   * its own writes are written (with its index) before the next entry is looked at.
+   */
   private async apply(entries: Entry[]): Promise<void> {
-    const writes: WriteRequest[] = [];
-    const outcomes: { index: bigint; term: bigint; error?: Error }[] = [];
+    let writes: WriteRequest[] = [];
+    const outcomes: { index: bigint; term: bigint; error?: Error; value?: unknown }[] = [];
     let region = this.region;
     let regionChanged = false;
     let removedSelf = false;
+    /** The last entry looked at: a flush of the pending batch records it as applied. */
+    let prev: { index: bigint; term: bigint } | undefined;
+    const flush = async (data: ReadonlyArray<WriteRequest | InternalWrite>, index: bigint, term: bigint) => {
+      await this.storage.applyWrites(data, index, term, regionChanged ? region : undefined);
+      writes = [];
+    };
     for (const e of entries) {
       if (e.type === EntryType.Normal) {
-        if (e.data.length === 0) continue; // a new leader's empty entry
-        const cmd = decodeCommand(e.data);
-        const refusal = checkCommand(cmd.epoch.version, cmd.requests, region);
-        if (refusal) outcomes.push({ index: e.index, term: e.term, error: refusal });
-        else {
-          writes.push(...cmd.requests);
-          outcomes.push({ index: e.index, term: e.term });
-        }
+        if (e.data.length > 0) {
+          const cmd = decodeCommand(e.data);
+          const keys = cmd.txn ? txnCommandKeys(cmd.txn) : cmd.requests.map((r) => r.key);
+          const refusal = checkCommand(cmd.epoch.version, keys, region);
+          if (refusal) outcomes.push({ index: e.index, term: e.term, error: refusal });
+          else if (cmd.txn) {
+            if (writes.length > 0 && prev) await flush(writes, prev.index, prev.term);
+            const release = await this.host.latches.acquire(txnLatchKeys(cmd.txn));
+            try {
+              const result = await runTxnCommand(this.host.db, cmd.txn);
+              if (result.writes.length > 0) await flush(result.writes, e.index, e.term);
+              outcomes.push({ index: e.index, term: e.term, value: result.response });
+            } finally {
+              release();
+            }
+          } else {
+            writes.push(...cmd.requests);
+            outcomes.push({ index: e.index, term: e.term });
+          }
+        } // else: a new leader's empty entry
       } else if (e.type === EntryType.ConfChangeV2) {
         const cc = decodeConfChangeV2(e.data);
         this.rn.applyConfChange(cc);
@@ -562,12 +616,13 @@ export class Peer {
           `region ${this.regionId}: unexpected entry type ${e.type} at ${e.index}`,
         );
       }
+      prev = { index: e.index, term: e.term };
     }
     const last = entries[entries.length - 1]!;
-    await this.storage.applyWrites(writes, last.index, last.term, regionChanged ? region : undefined);
+    await flush(writes, last.index, last.term);
     this.host.count('entries_applied', entries.length);
     if (regionChanged) this.host.regionChanged(this);
-    for (const o of outcomes) this.settle(o.index, o.term, o.error);
+    for (const o of outcomes) this.settle(o.index, o.term, o.error, o.value);
     // Proposals at indexes now applied without a matching entry were overwritten.
     for (const [index, p] of this.proposals) {
       if (index > last.index) continue;
@@ -578,7 +633,7 @@ export class Peer {
     if (removedSelf) this.host.peerRemoved(this, 'removed from the region by a membership change');
   }
 
-  private settle(index: bigint, term: bigint, error: Error | undefined): void {
+  private settle(index: bigint, term: bigint, error: Error | undefined, value?: unknown): void {
     const p = this.proposals.get(index);
     if (p) {
       this.proposals.delete(index);
@@ -586,7 +641,7 @@ export class Peer {
         this.host.count('proposals_superseded');
         p.reject(RegionError.notLeader(this.regionId, this.leader()));
       } else if (error) p.reject(error);
-      else p.resolve();
+      else p.resolve(value);
     }
     const c = this.confChanges.get(index);
     if (c) {
@@ -616,10 +671,10 @@ export class Peer {
 }
 
 /** Why a committed command must not take effect here (its epoch or keys no longer fit), if so. */
-function checkCommand(version: bigint, requests: WriteRequest[], region: RegionMeta): Error | undefined {
+function checkCommand(version: bigint, keys: Uint8Array[], region: RegionMeta): Error | undefined {
   if (version !== region.epoch.version)
     return RegionError.epochNotMatch({ version, confVersion: 0n }, [region]);
-  for (const r of requests) if (!keyInRegion(r.key, region)) return RegionError.keyNotInRegion(r.key, region);
+  for (const k of keys) if (!keyInRegion(k, region)) return RegionError.keyNotInRegion(k, region);
   return undefined;
 }
 

@@ -11,6 +11,23 @@ import {
 } from '@nokv/proto';
 import { GrpcStatusError, serverDefinition, unaryHandler } from '../grpc/index.js';
 import { raftTransportService } from '../transport/index.js';
+import {
+  type BatchRollbackResponse,
+  type CheckTxnStatusAction,
+  type CheckTxnStatusResponse,
+  type CommitResponse,
+  CommitTsExpiredError,
+  KeyLockedError,
+  type LockKind,
+  MAX_TS,
+  type Mutation,
+  type PrewriteResponse,
+  type ResolveLockResponse,
+  TxnCommittedError,
+  type TxnError,
+  TxnNotFoundError,
+  WriteConflictError,
+} from '../txn/index.js';
 import { RegionError } from './errors.js';
 import type { RequestContext, Store } from './store.js';
 
@@ -29,6 +46,7 @@ export const DEFAULT_SCAN_LIMIT = 256;
 export const MAX_SCAN_LIMIT = 10_000;
 
 type Ctx = nokv.kv.v1.Context.$Properties | null | undefined;
+type Long = Parameters<typeof uint64FromWire>[0];
 
 function invalid(message: string): GrpcStatusError {
   return new GrpcStatusError(3 /* INVALID_ARGUMENT */, message);
@@ -67,6 +85,104 @@ async function withRegionError<R extends object>(
     if (err instanceof RegionError) return { regionError: err.wire };
     throw err;
   }
+}
+
+// --- transactional wire helpers ----------------------------------------------------------------
+
+type KeyErrorWire = nokv.kv.v1.KeyError.$Properties;
+const u64 = uint64ToWire;
+
+/** A transaction-layer error as the wire's KeyError (one field set). */
+export function keyErrorToWire(err: TxnError): KeyErrorWire {
+  if (err instanceof KeyLockedError) {
+    return {
+      locked: {
+        primaryLock: err.primary,
+        key: err.key,
+        lockVersion: u64(err.lockTs, 'lock_version'),
+        lockTtl: u64(BigInt(err.ttl), 'lock_ttl'),
+        minCommitTs: u64(err.minCommitTs, 'min_commit_ts'),
+      },
+    };
+  }
+  if (err instanceof WriteConflictError) {
+    return {
+      writeConflict: {
+        key: err.key ?? new Uint8Array(0),
+        startTs: u64(err.startTs, 'start_ts'),
+        conflictStartTs: u64(err.conflictStartTs, 'conflict_start_ts'),
+        conflictTs: u64(err.conflictTs, 'conflict_ts'),
+      },
+    };
+  }
+  if (err.code === 'AlreadyExists') return { alreadyExists: { key: err.key ?? new Uint8Array(0) } };
+  if (err instanceof CommitTsExpiredError) {
+    return {
+      commitTsExpired: {
+        key: err.key ?? new Uint8Array(0),
+        commitTs: u64(err.commitTs, 'commit_ts'),
+        minCommitTs: u64(err.minCommitTs, 'min_commit_ts'),
+      },
+    };
+  }
+  if (err instanceof TxnNotFoundError) {
+    return {
+      txnNotFound: { primaryKey: err.key ?? new Uint8Array(0), startTs: u64(err.startTs, 'start_ts') },
+    };
+  }
+  if (err instanceof TxnCommittedError) {
+    return { committed: { key: err.key ?? new Uint8Array(0), commitTs: u64(err.commitTs, 'commit_ts') } };
+  }
+  // Aborted, TxnLockNotFound, InvalidRequest (the request passed the handler's checks but the
+  // command refused it): the transaction cannot go on.
+  return { abort: `${err.code}: ${err.message}` };
+}
+
+const ACTIONS: Record<CheckTxnStatusAction, number> = {
+  NoAction: 0,
+  TtlExpireRollback: 1,
+  LockNotExistRollback: 2,
+  MinCommitTsPushed: 3,
+};
+
+const MUTATION_OPS: readonly LockKind[] = ['put', 'delete', 'lock'];
+
+function version(v: Long, field: string, allowZero = false): bigint {
+  const ts = uint64FromWire(v);
+  if (ts > MAX_TS || (!allowZero && ts === 0n)) throw invalid(`${field} must be in [1, 2^64-2]; got ${ts}`);
+  return ts;
+}
+
+function keyList(keys: Uint8Array[] | null | undefined, field: string, allowEmpty = false): Uint8Array[] {
+  const list = keys ?? [];
+  if (list.length === 0 && !allowEmpty) throw invalid(`${field} is empty`);
+  const seen = new Set<string>();
+  for (const k of list) {
+    key(k, `${field} entry`);
+    const id = Buffer.from(k).toString('latin1');
+    if (seen.has(id)) throw invalid(`duplicate key in ${field}`);
+    seen.add(id);
+  }
+  return list;
+}
+
+function resolvedLocks(list: Long[] | null | undefined): bigint[] {
+  return (list ?? []).map((v) => uint64FromWire(v));
+}
+
+function scanBounds(
+  startKey: Uint8Array | null | undefined,
+  endKey: Uint8Array | null | undefined,
+  limitIn: number | null | undefined,
+) {
+  const limit = limitIn === 0 || limitIn == null ? DEFAULT_SCAN_LIMIT : limitIn;
+  if (limit > MAX_SCAN_LIMIT) throw invalid(`limit ${limit} exceeds ${MAX_SCAN_LIMIT}`);
+  const start = startKey ?? new Uint8Array(0);
+  const end = endKey ?? new Uint8Array(0);
+  if (start.length > MAX_KEY_BYTES || end.length > MAX_KEY_BYTES) throw invalid('scan bound too long');
+  if (end.length > 0 && Buffer.compare(start, end) >= 0)
+    throw invalid('scan start_key must be below end_key');
+  return { start, end, limit };
 }
 
 export interface ServiceEntry {
@@ -125,6 +241,200 @@ export function kvService(store: Store): ServiceEntry {
               throw invalid('scan start_key must be below end_key');
             const rows = await store.scan(context(req.context), start, end, limit, remainingMs(call));
             return { kvs: rows };
+          }),
+        opts,
+      ),
+      KvGet: unaryHandler(
+        NoKVService.KvGet,
+        (req, call) =>
+          withRegionError(async () => {
+            const k = key(req.key);
+            const v = version(req.version, 'version', true);
+            const r = await store.txnGet(
+              context(req.context),
+              [k],
+              v,
+              resolvedLocks(req.resolvedLocks),
+              remainingMs(call),
+            );
+            if (r.locked) return { error: keyErrorToWire(r.locked as TxnError) };
+            const found = r.pairs[0];
+            return found ? { value: found.value } : { notFound: true };
+          }),
+        opts,
+      ),
+      KvBatchGet: unaryHandler(
+        NoKVService.KvBatchGet,
+        (req, call) =>
+          withRegionError(async () => {
+            const keys = keyList(req.keys, 'keys', true);
+            if (keys.length === 0) return {};
+            const v = version(req.version, 'version', true);
+            const r = await store.txnGet(
+              context(req.context),
+              keys,
+              v,
+              resolvedLocks(req.resolvedLocks),
+              remainingMs(call),
+            );
+            return {
+              pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })),
+              ...(r.locked ? { error: keyErrorToWire(r.locked as TxnError) } : {}),
+            };
+          }),
+        opts,
+      ),
+      KvScan: unaryHandler(
+        NoKVService.KvScan,
+        (req, call) =>
+          withRegionError(async () => {
+            const { start, end, limit } = scanBounds(req.startKey, req.endKey, req.limit);
+            const v = version(req.version, 'version', true);
+            const r = await store.txnScan(
+              context(req.context),
+              start,
+              end,
+              limit,
+              v,
+              resolvedLocks(req.resolvedLocks),
+              remainingMs(call),
+            );
+            return {
+              kvs: r.pairs.map((p) => ({ key: p.key, value: p.value })),
+              ...(r.locked ? { error: keyErrorToWire(r.locked) } : {}),
+            };
+          }),
+        opts,
+      ),
+      KvPrewrite: unaryHandler(
+        NoKVService.KvPrewrite,
+        (req, call) =>
+          withRegionError(async () => {
+            const ms = req.mutations ?? [];
+            if (ms.length === 0) throw invalid('mutations is empty');
+            keyList(
+              ms.map((m) => m.key ?? new Uint8Array(0)),
+              'mutations',
+            );
+            let bytes = 0;
+            const mutations: Mutation[] = ms.map((m) => {
+              const op = MUTATION_OPS[m.op ?? 0];
+              if (op === undefined) throw invalid(`unknown mutation op ${m.op}`);
+              const out: Mutation = { op, key: m.key! };
+              if (op === 'put') {
+                out.value = m.value ?? new Uint8Array(0);
+                bytes += out.value.length;
+              }
+              if (m.assertNotExist) out.assertNotExist = true;
+              return out;
+            });
+            if (bytes > MAX_VALUE_BYTES)
+              throw invalid(`values total ${bytes} bytes; the limit is ${MAX_VALUE_BYTES}`);
+            const ttl = uint64FromWire(req.lockTtl);
+            if (ttl > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('lock_ttl too large');
+            const minCommitTs = version(req.minCommitTs, 'min_commit_ts', true);
+            const res = (await store.txnWrite(
+              context(req.context),
+              {
+                type: 'prewrite',
+                req: {
+                  mutations,
+                  primary: key(req.primaryLock, 'primary_lock'),
+                  startTs: version(req.startVersion, 'start_version'),
+                  lockTtl: Number(ttl),
+                  ...(minCommitTs > 0n ? { minCommitTs } : {}),
+                },
+              },
+              remainingMs(call),
+            )) as PrewriteResponse;
+            return { errors: res.errors.map(keyErrorToWire) };
+          }),
+        opts,
+      ),
+      KvCommit: unaryHandler(
+        NoKVService.KvCommit,
+        (req, call) =>
+          withRegionError(async () => {
+            const res = (await store.txnWrite(
+              context(req.context),
+              {
+                type: 'commit',
+                req: {
+                  keys: keyList(req.keys, 'keys'),
+                  startTs: version(req.startVersion, 'start_version'),
+                  commitTs: version(req.commitVersion, 'commit_version'),
+                },
+              },
+              remainingMs(call),
+            )) as CommitResponse;
+            return res.error ? { error: keyErrorToWire(res.error) } : {};
+          }),
+        opts,
+      ),
+      KvBatchRollback: unaryHandler(
+        NoKVService.KvBatchRollback,
+        (req, call) =>
+          withRegionError(async () => {
+            const res = (await store.txnWrite(
+              context(req.context),
+              {
+                type: 'batchRollback',
+                req: { keys: keyList(req.keys, 'keys'), startTs: version(req.startVersion, 'start_version') },
+              },
+              remainingMs(call),
+            )) as BatchRollbackResponse;
+            return res.error ? { error: keyErrorToWire(res.error) } : {};
+          }),
+        opts,
+      ),
+      KvResolveLock: unaryHandler(
+        NoKVService.KvResolveLock,
+        (req, call) =>
+          withRegionError(async () => {
+            const keys = keyList(req.keys, 'keys', true);
+            const res = (await store.txnWrite(
+              context(req.context),
+              {
+                type: 'resolveLock',
+                req: {
+                  startTs: version(req.startVersion, 'start_version'),
+                  commitTs: version(req.commitVersion, 'commit_version', true),
+                  ...(keys.length > 0 ? { keys } : {}),
+                },
+              },
+              remainingMs(call),
+            )) as ResolveLockResponse;
+            return {
+              resolvedLocks: u64(BigInt(res.resolved), 'resolved_locks'),
+              ...(res.error ? { error: keyErrorToWire(res.error) } : {}),
+            };
+          }),
+        opts,
+      ),
+      KvCheckTxnStatus: unaryHandler(
+        NoKVService.KvCheckTxnStatus,
+        (req, call) =>
+          withRegionError(async () => {
+            const res = (await store.txnWrite(
+              context(req.context),
+              {
+                type: 'checkTxnStatus',
+                req: {
+                  primaryKey: key(req.primaryKey, 'primary_key'),
+                  lockTs: version(req.lockTs, 'lock_ts'),
+                  currentTs: version(req.currentTs, 'current_ts'),
+                  callerStartTs: version(req.callerStartTs, 'caller_start_ts', true),
+                  rollbackIfNotExist: req.rollbackIfNotExist ?? false,
+                },
+              },
+              remainingMs(call),
+            )) as CheckTxnStatusResponse;
+            return {
+              lockTtl: u64(BigInt(res.lockTtl), 'lock_ttl'),
+              commitVersion: u64(res.commitTs, 'commit_version'),
+              action: ACTIONS[res.action],
+              ...(res.error ? { error: keyErrorToWire(res.error) } : {}),
+            };
           }),
         opts,
       ),

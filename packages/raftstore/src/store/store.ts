@@ -13,7 +13,17 @@ import {
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PeerStorage, readRegionStates } from '../peer-storage/index.js';
 import { RaftTransport } from '../transport/index.js';
-import type { WriteRequest } from './command.js';
+import {
+  Latches,
+  MAX_TS,
+  type MvccPair,
+  type MvccValue,
+  get as mvccGet,
+  scan as mvccScan,
+  type ScanResult,
+} from '../txn/index.js';
+import type { TxnCommand, WriteRequest } from './command.js';
+import { txnCommandKeys } from './command.js';
 import { RegionError, StoreError } from './errors.js';
 import { storeIdentKey, tombstoneKey, tombstoneRange } from './keys.js';
 import { type StoreLogger, silentStoreLogger } from './logger.js';
@@ -107,6 +117,8 @@ export class Store {
   private readonly events = new Map<PeerEvent, number>();
   private readonly host: PeerHost;
   private readonly resolveStoreAddress: (storeId: bigint) => string | undefined;
+  /** Key latches shared by every region's transactional commands (they share the engine). */
+  readonly latches = new Latches();
 
   private constructor(options: StoreStartOptions) {
     this.storeId = options.storeId;
@@ -135,6 +147,8 @@ export class Store {
     };
     this.host = {
       storeId: options.storeId,
+      db: options.db,
+      latches: this.latches,
       logger: this.logger,
       send: (msg) => this.transport.send(msg),
       regionChanged: (peer) => this.onRegionChanged(peer),
@@ -259,6 +273,87 @@ export class Store {
     const rows = await scanValues(this.db, lo, hi, limit);
     this.metrics.commandSeconds.observe({ kind: 'scan' }, (performance.now() - started) / 1000);
     return rows;
+  }
+
+  // --- transactions ------------------------------------------------------------------------------
+
+  /**
+   * Proposes a Percolator command through the region's Raft log; resolves with the command's
+   * response, computed when the entry is applied (region/epoch/key checks as for raw writes).
+   */
+  async txnWrite(ctx: RequestContext, cmd: TxnCommand, deadlineMs?: number): Promise<unknown> {
+    const peer = this.leaderFor(ctx, txnCommandKeys(cmd));
+    if (cmd.type === 'resolveLock' && cmd.req.keys === undefined) {
+      // A whole-region resolve: the range is fixed at proposal time (the epoch check at apply
+      // time guarantees it is still this region's).
+      cmd.req.start = peer.region.startKey;
+      cmd.req.end = peer.region.endKey;
+    }
+    const started = performance.now();
+    const response = await this.withTimeout(peer.proposeTxn(cmd), deadlineMs, cmd.type);
+    this.metrics.commandSeconds.observe({ kind: 'txn_write' }, (performance.now() - started) / 1000);
+    return response;
+  }
+
+  /**
+   * Snapshot reads at `version` after a ReadIndex barrier: a lock that may commit at or below
+   * `version` makes them throw `KeyLockedError` (never a dirty read). `resolved` lists start
+   * timestamps the reader knows commit after `version`.
+   */
+  async txnGet(
+    ctx: RequestContext,
+    keys: readonly Uint8Array[],
+    version: bigint,
+    resolved: readonly bigint[],
+    deadlineMs?: number,
+  ): Promise<{ pairs: MvccPair[]; locked?: Error }> {
+    const peer = this.leaderFor(ctx, keys);
+    const started = performance.now();
+    await this.withTimeout(peer.readBarrier(), deadlineMs, 'read');
+    const ts = version === 0n ? MAX_TS : version;
+    const opts = resolved.length > 0 ? { bypassLocks: resolved } : undefined;
+    const pairs: MvccPair[] = [];
+    for (const key of keys) {
+      let v: MvccValue | undefined;
+      try {
+        v = await mvccGet(this.db, key, ts, opts);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'Locked') return { pairs, locked: err as Error };
+        throw err;
+      }
+      if (v) pairs.push({ key: Buffer.from(key), ...v });
+    }
+    this.metrics.commandSeconds.observe({ kind: 'txn_read' }, (performance.now() - started) / 1000);
+    return { pairs };
+  }
+
+  async txnScan(
+    ctx: RequestContext,
+    start: Uint8Array,
+    end: Uint8Array,
+    limit: number,
+    version: bigint,
+    resolved: readonly bigint[],
+    deadlineMs?: number,
+  ): Promise<ScanResult> {
+    const peer = this.leaderFor(ctx, [start]);
+    const started = performance.now();
+    await this.withTimeout(peer.readBarrier(), deadlineMs, 'scan');
+    const region = peer.region;
+    const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
+    let hi = region.endKey;
+    if (end.length > 0 && (hi.length === 0 || Buffer.compare(end, hi) < 0)) hi = end;
+    const ts = version === 0n ? MAX_TS : version;
+    const result = await mvccScan(
+      this.db,
+      lo,
+      hi,
+      ts,
+      limit,
+      resolved.length > 0 ? { bypassLocks: resolved } : undefined,
+    );
+    this.metrics.commandSeconds.observe({ kind: 'txn_scan' }, (performance.now() - started) / 1000);
+    return result;
   }
 
   /** Adds the store's gRPC services (NoKV, RaftAdmin, RaftTransport) to a server. */
