@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { open } from '@nokv/engine';
 import { ProcessCluster } from '@nokv/node/testing';
+import { CoordinatorClient, TxnClient } from '@nokv/raftstore';
 import { Etcd3 } from 'etcd3';
 import { etcdAvailable, startEtcdCluster } from './peers/etcd-cluster.js';
 
@@ -93,9 +94,11 @@ function row(name: string, r: PhaseResult): string {
 process.stdout.write(
   `bench:cluster: 3 stores (nokv serve processes, fsync on), ${clients} clients, ${valueBytes}-byte values, ${seconds}s per phase\n`,
 );
-const cluster = await ProcessCluster.start({ compiled: true, logLevel: 'warn' });
+// With a coordinator: timestamps for transactions, and leader balancing across the stores.
+const cluster = await ProcessCluster.start({ compiled: true, logLevel: 'warn', withCoordinator: true });
 let clusterPut: PhaseResult;
 let clusterGet: PhaseResult;
+let clusterTxnPut: PhaseResult;
 try {
   await cluster.waitForLeader(1);
   await cluster.waitForLeader(2);
@@ -104,6 +107,12 @@ try {
   process.stdout.write(`${row('cluster put (raft, fsync)', clusterPut)}\n`);
   clusterGet = await phase((i) => client.get(keyOf(i)));
   process.stdout.write(`${row('cluster get (ReadIndex)', clusterGet)}\n`);
+  const coordinator = new CoordinatorClient(cluster.coordinatorAddr!);
+  const txn = new TxnClient({ raw: client, tso: () => coordinator.tso() });
+  // Single-key transactions: two timestamps, prewrite and commit (two Raft writes).
+  clusterTxnPut = await phase((i) => txn.put(`t${keyOf(i)}`, value));
+  process.stdout.write(`${row('cluster txn put (2PC, TSO)', clusterTxnPut)}\n`);
+  coordinator.close();
 } finally {
   await cluster.stop();
 }
@@ -161,5 +170,5 @@ process.stdout.write(
   `ratios (cluster / embedded): put ${(clusterPut.opsPerSec / embeddedPut.opsPerSec).toFixed(3)}, get ${(clusterGet.opsPerSec / embeddedGet.opsPerSec).toFixed(3)}\n`,
 );
 process.stdout.write(
-  `${JSON.stringify({ clusterPut, clusterGet, etcdPut, etcdGet, embeddedPut, embeddedGet, clients, valueBytes, seconds })}\n`,
+  `${JSON.stringify({ clusterPut, clusterGet, clusterTxnPut, etcdPut, etcdGet, embeddedPut, embeddedGet, clients, valueBytes, seconds })}\n`,
 );
