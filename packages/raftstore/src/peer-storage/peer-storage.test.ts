@@ -177,6 +177,27 @@ describe('persistReady', () => {
 });
 
 describe('applyWrites and compactLog', () => {
+  test('a leader applying ahead of its hard state writes the commit index with the applied index', async () => {
+    const t = await engine();
+    await PeerStorage.bootstrap(t.db, testRegion(1n));
+    const s = await PeerStorage.open(t.db, 1n);
+    await s.persistReady({
+      entries: entries(6, 9, 6),
+      hardState: { term: 6n, vote: 11n, commit: 6n },
+      mustSync: true,
+    });
+    // Raft knows commit 8; the hard state on disk still says 6.
+    expect(await codeOf(s.applyWrites([], 8n, 6n))).toBe('InvalidArgument');
+    expect(await codeOf(s.applyWrites([], 8n, 6n, undefined, { commit: 10n }))).toBe('InvalidArgument'); // past the log
+    await s.applyWrites([{ op: 'put', key: b('k'), value: b('v') }], 8n, 6n, undefined, { commit: 8n });
+    expect(s.hardState).toEqual({ term: 6n, vote: 11n, commit: 8n });
+    await t.reopen(); // as if the process died before the Ready's own hard state was written
+    const r = await PeerStorage.open(t.db, 1n);
+    expect(r.appliedIndex).toBe(8n);
+    expect(r.hardState).toEqual({ term: 6n, vote: 11n, commit: 8n });
+    expect((await t.db.get(dataKey(b('k'))))?.toString()).toBe('v');
+  });
+
   test('a reopen resumes at the applied index with its data', async () => {
     const t = await engine();
     await PeerStorage.bootstrap(t.db, testRegion(1n));

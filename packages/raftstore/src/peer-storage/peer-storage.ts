@@ -626,6 +626,9 @@ export class PeerStorage implements Storage {
   /**
    * Applies committed data writes and advances the applied index/term (and, after a membership
    * change or split, the region meta) in one unsynced batch.
+   * `opts.commit`: a commit index Raft knows but the hard state does not hold yet (a leader applying
+   * ahead of its Ready's hard state); it is written in the same batch, so the applied index never
+   * passes the persisted commit. It must not pass the persisted log.
    * @throws PeerStorageError `InvalidArgument` if the applied index goes back or passes commit.
    */
   applyWrites(
@@ -633,6 +636,7 @@ export class PeerStorage implements Storage {
     appliedIndex: bigint,
     appliedTerm: bigint,
     region?: RegionMeta,
+    opts?: { commit?: bigint },
   ): Promise<void> {
     return this.exclusive(async () => {
       const id = this.regionId;
@@ -643,7 +647,19 @@ export class PeerStorage implements Storage {
           id,
         );
       }
-      const commit = this.mem.currentHardState().commit;
+      const persisted = this.mem.currentHardState();
+      let newHardState: HardState | undefined;
+      if (opts?.commit !== undefined && opts.commit > persisted.commit) {
+        if (opts.commit > this.mem.lastIndex()) {
+          throw new PeerStorageError(
+            'InvalidArgument',
+            `region ${id}: commit index ${opts.commit} is beyond the persisted log (last index ${this.mem.lastIndex()})`,
+            id,
+          );
+        }
+        newHardState = { ...persisted, commit: opts.commit };
+      }
+      const commit = newHardState?.commit ?? persisted.commit;
       if (appliedIndex > commit) {
         throw new PeerStorageError(
           'InvalidArgument',
@@ -671,8 +687,10 @@ export class PeerStorage implements Storage {
         appliedTerm,
       };
       ops.push(put(regionStateKey(id), encodeRegionLocalState(state)));
+      if (newHardState !== undefined) ops.push(put(raftHardStateKey(id), encodeHardState(newHardState)));
       await this.write(ops, false);
       this.state = state;
+      if (newHardState !== undefined) this.mem.setHardState(newHardState);
     });
   }
 

@@ -112,6 +112,8 @@ export class Peer {
   private readonly proposals = new Map<bigint, Proposal>();
   private readonly confChanges = new Map<bigint, Proposal & { onRegion: (r: RegionMeta) => void }>();
   private readonly reads = new Map<string, ReadWaiter>();
+  /** Waiters to answer once the Ready being handled is advanced. */
+  private readonly afterAdvance: (() => void)[] = [];
   private readSeq = 0n;
   /** Reads waiting for the next ReadIndex round. */
   private nextReads: Waiter[] = [];
@@ -374,6 +376,8 @@ export class Peer {
     const err = new StoreError('Unavailable', `region ${this.regionId}: ${reason}`);
     for (const p of this.proposals.values()) p.reject(err);
     for (const p of this.confChanges.values()) p.reject(err);
+    // Applied already (durably): their answers stand even though Raft will not advance again.
+    for (const settle of this.afterAdvance.splice(0)) settle();
     for (const r of this.reads.values()) r.reject(err);
     for (const r of this.nextReads) r.reject(err);
     this.nextReads = [];
@@ -468,6 +472,7 @@ export class Peer {
         await this.handleReady(rd);
         if (this.stopped) return;
         this.rn.advance();
+        for (const settle of this.afterAdvance.splice(0)) settle();
         await this.maybeCompactLog();
       }
     } catch (err) {
@@ -501,13 +506,25 @@ export class Peer {
     // never for a follower, whose acknowledgement promises the entries are on disk.
     const sendFirst = this.isLeader && rd.snapshot === undefined && !this.termOrVoteChanges(rd);
     if (sendFirst) for (const m of rd.messages) this.sendRaft(m, quiet);
+    // A leader's committed entries come from earlier Readies, already durable: apply them (and
+    // answer their clients) before this Ready's new entries are fsynced, writing the commit index
+    // with the applied index so a restart never finds applied beyond commit. Not when they could
+    // include this Ready's own entries (a single-voter group commits at once).
+    const commit = rd.hardState?.commit ?? this.storage.hardState.commit;
+    const durable = this.storage.lastIndex();
+    const applyFirst =
+      sendFirst &&
+      rd.committedEntries.length > 0 &&
+      commit <= durable &&
+      rd.committedEntries[rd.committedEntries.length - 1]!.index <= durable;
+    if (applyFirst) await this.apply(rd.committedEntries, commit);
     const { snapshotRegion } = await this.storage.persistReady(rd);
     if (snapshotRegion) {
       this.host.count('snapshots_installed');
       this.host.regionChanged(this);
     }
     if (!sendFirst) for (const m of rd.messages) this.sendRaft(m, quiet);
-    if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+    if (!applyFirst && rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
     this.finishReads();
   }
 
@@ -569,7 +586,11 @@ export class Peer {
    * transactional command reads the engine, so before it runs the pending batch is written, and
    * its own writes are written (with its index) before the next entry is looked at.
    */
-  private async apply(entries: Entry[]): Promise<void> {
+  /**
+   * @param commit when set, the commit index Raft knows, written in the same engine batch as the
+   *   applied index (applying ahead of this Ready's hard state).
+   */
+  private async apply(entries: Entry[], commit?: bigint): Promise<void> {
     let writes: WriteRequest[] = [];
     const outcomes: { index: bigint; term: bigint; error?: Error; value?: unknown }[] = [];
     let region = this.region;
@@ -578,7 +599,13 @@ export class Peer {
     /** The last entry looked at: a flush of the pending batch records it as applied. */
     let prev: { index: bigint; term: bigint } | undefined;
     const flush = async (data: ReadonlyArray<WriteRequest | InternalWrite>, index: bigint, term: bigint) => {
-      await this.storage.applyWrites(data, index, term, regionChanged ? region : undefined);
+      await this.storage.applyWrites(
+        data,
+        index,
+        term,
+        regionChanged ? region : undefined,
+        commit === undefined ? undefined : { commit },
+      );
       writes = [];
     };
     for (const e of entries) {
@@ -646,8 +673,13 @@ export class Peer {
     const c = this.confChanges.get(index);
     if (c) {
       this.confChanges.delete(index);
-      if (c.term !== term) c.reject(RegionError.notLeader(this.regionId, this.leader()));
-      else c.onRegion(this.region);
+      // Answered only once Raft has advanced past it too: the caller's next membership change
+      // would otherwise be refused as "a conf change is still pending".
+      const region = this.region;
+      this.afterAdvance.push(() => {
+        if (c.term !== term) c.reject(RegionError.notLeader(this.regionId, this.leader()));
+        else c.onRegion(region);
+      });
     }
   }
 
