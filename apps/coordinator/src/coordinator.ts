@@ -14,12 +14,26 @@ import {
   uint64ToWire,
 } from '@nokv/proto';
 import { type AllocatorOptions, Allocators } from './allocator.js';
+import { ClusterEventLog } from './cluster-events.js';
 import { CoordinatorError } from './errors.js';
 import { serverDefinition, unaryHandler } from './grpc.js';
 import { LeaderBalancer, type SchedulerOptions } from './scheduler.js';
 import { DurableState, type DurableStateOptions } from './state/durable.js';
-import { type CoordinatorEvent, type StoreRecord, storeAdminFromWire } from './state/events.js';
-import { ClusterView, decideRegionHeartbeat, regionEvents, type StoreStats } from './view.js';
+import {
+  type CoordinatorEvent,
+  type StoreAdminState,
+  type StoreRecord,
+  storeAdminFromWire,
+} from './state/events.js';
+import {
+  ClusterView,
+  decideRegionHeartbeat,
+  regionEvents,
+  type StoreJson,
+  type StoreLiveState,
+  type StoreStats,
+  showKeyJson,
+} from './view.js';
 
 // The Coordinator service: request validation, the wire ↔ bigint conversions, and the calls into
 // the durable state, the cluster view, the scheduler and the allocators.
@@ -33,6 +47,13 @@ export interface CoordinatorOptions extends DurableStateOptions {
   allocator?: AllocatorOptions;
   /** Checkpoint this often when events were appended since the last one (default 60 000 ms; 0 = off). */
   checkpointIntervalMs?: number;
+  /** Events kept in the in-memory cluster event log (default 10 000). */
+  eventLogCapacity?: number;
+  /**
+   * How often stores are checked for up/down transitions, which go into the event log
+   * (default min(1000, heartbeat timeout / 4) ms; 0 = only on heartbeats and admin changes).
+   */
+  downDetectionIntervalMs?: number;
   now?: () => number;
 }
 
@@ -69,6 +90,26 @@ const LIVE_STATE_WIRE = {
 } as const;
 
 /** Validates a region from the wire: id, range order, peers. */
+function peerText(p: RegionPeer | undefined): { storeId: string; peerId: string } | null {
+  return p ? { storeId: p.storeId.toString(), peerId: p.peerId.toString() } : null;
+}
+
+function regionDetails(r: RegionMeta) {
+  return {
+    startKey: showKeyJson(r.startKey),
+    endKey: showKeyJson(r.endKey),
+    epoch: { version: r.epoch.version.toString(), confVersion: r.epoch.confVersion.toString() },
+    peers: r.peers.map((p) => ({
+      storeId: p.storeId.toString(),
+      peerId: p.peerId.toString(),
+      ...(p.learner ? { learner: true } : {}),
+    })),
+  };
+}
+
+/** Why an operator's transfer-leader request was not queued. */
+export type TransferLeaderRefusal = 'region-not-found' | 'not-a-peer' | 'learner' | 'no-leader';
+
 function checkRegion(r: RegionMeta): void {
   if (r.id === 0n) throw invalid('region.id is required (non-zero)');
   if (r.endKey.length > 0 && Buffer.compare(r.startKey, r.endKey) >= 0) {
@@ -89,14 +130,24 @@ function checkRegion(r: RegionMeta): void {
 
 export class Coordinator {
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private detectTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  /** The state each store was last reported in, for the up/down events. */
+  private readonly lastStoreState = new Map<bigint, StoreLiveState>();
 
   private constructor(
     readonly state: DurableState,
     readonly view: ClusterView,
     readonly allocators: Allocators,
     readonly balancer: LeaderBalancer,
-  ) {}
+    /** What changed, for the console (in memory, bounded). */
+    readonly events: ClusterEventLog,
+  ) {
+    for (const id of state.catalog.stores.keys()) {
+      const st = view.storeState(id);
+      if (st) this.lastStoreState.set(id, st);
+    }
+  }
 
   static async open(opts: CoordinatorOptions): Promise<Coordinator> {
     const state = await DurableState.open(opts.workdir, opts);
@@ -109,7 +160,17 @@ export class Coordinator {
       view,
       new Allocators(state, { ...(opts.now ? { now: opts.now } : {}), ...opts.allocator }),
       new LeaderBalancer(opts.scheduler),
+      new ClusterEventLog({
+        ...(opts.eventLogCapacity !== undefined ? { capacity: opts.eventLogCapacity } : {}),
+        ...(opts.now ? { now: opts.now } : {}),
+      }),
     );
+    const detectMs =
+      opts.downDetectionIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(view.heartbeatTimeoutMs / 4)));
+    if (detectMs > 0) {
+      c.detectTimer = setInterval(() => c.detectStoreStates(), detectMs);
+      c.detectTimer.unref();
+    }
     const interval = opts.checkpointIntervalMs ?? 60_000;
     if (interval > 0) {
       c.checkpointTimer = setInterval(() => {
@@ -208,9 +269,11 @@ export class Coordinator {
         cur.addr === record.addr &&
         cur.httpAddr === record.httpAddr &&
         cur.adminState === record.adminState;
-      return { events: same ? [] : [{ type: 'storePut', store: record }], result: record };
+      return { events: same ? [] : [{ type: 'storePut', store: record }], result: { record, isNew: !cur } };
     });
-    return { store: this.storeReply(stored) };
+    if (stored.isNew) this.storeJoined(stored.record);
+    this.detectStoreStates();
+    return { store: this.storeReply(stored.record) };
   }
 
   async getStore(req: nokv.coordinator.v1.GetStoreRequest) {
@@ -236,7 +299,7 @@ export class Coordinator {
     const id = requireId(w.id, 'store.id');
     if (w.addr) checkAddr(w.addr, 'store.addr');
     if (w.httpAddr) checkAddr(w.httpAddr, 'store.http_addr');
-    await this.state.mutate((catalog) => {
+    const joined = await this.state.mutate((catalog) => {
       const cur = catalog.stores.get(id);
       if (!cur && !w.addr) {
         throw invalid(`store ${id} is not registered: its first heartbeat must carry store.addr`);
@@ -255,9 +318,11 @@ export class Coordinator {
         throw new CoordinatorError('FailedPrecondition', `address ${next.addr} belongs to store ${other.id}`);
       const changed = !cur || cur.addr !== next.addr || cur.httpAddr !== next.httpAddr;
       const events: CoordinatorEvent[] = changed ? [{ type: 'storePut', store: next }] : [];
-      return { events, result: undefined };
+      return { events, result: cur ? undefined : next };
     });
     this.view.recordStoreHeartbeat(id, statsFromWire(req.stats));
+    if (joined) this.storeJoined(joined);
+    this.detectStoreStates();
     const ops = this.balancer.onStoreHeartbeat(this.view, id);
     return {
       operations: ops.map((op) => ({
@@ -282,12 +347,30 @@ export class Coordinator {
         `leader peer ${leader.peerId} (store ${leader.storeId}) is not a peer of region ${region.id}`,
       );
     }
-    const decision = await this.state.mutate((catalog) => {
+    const { decision, previous } = await this.state.mutate((catalog) => {
       const d = decideRegionHeartbeat(catalog, region);
-      return { events: regionEvents(region, d), result: d };
+      return {
+        events: regionEvents(region, d),
+        result: { decision: d, previous: catalog.regions.get(region.id) },
+      };
     });
     if (decision.kind === 'stale') return { stale: true, reason: decision.reason };
-    if (decision.kind === 'update') for (const id of decision.removes) this.view.forgetRegion(id);
+    const leaderBefore = this.view.leaderOf(region.id);
+    if (decision.kind === 'update') {
+      for (const id of decision.removes) {
+        this.view.forgetRegion(id);
+        this.events.append('region-removed', { reason: `replaced by region ${region.id}` }, { regionId: id });
+      }
+      if (previous) {
+        this.events.append(
+          'region-changed',
+          { before: regionDetails(previous), after: regionDetails(region) },
+          { regionId: region.id },
+        );
+      } else {
+        this.events.append('region-added', regionDetails(region), { regionId: region.id });
+      }
+    }
     this.view.recordRegionHeartbeat(region.id, {
       leader,
       term: uint64FromWire(req.term),
@@ -295,6 +378,18 @@ export class Coordinator {
       pendingPeers: (req.pendingPeers ?? []).map(peerFromWire),
       downPeers: (req.downPeers ?? []).map(peerFromWire),
     });
+    const leaderAfter = this.view.leaderOf(region.id);
+    if (leaderAfter && leaderAfter.peerId !== leaderBefore?.peerId) {
+      this.events.append(
+        'leader-changed',
+        {
+          from: peerText(leaderBefore),
+          to: peerText(leaderAfter),
+          term: (this.view.regionLiveOf(region.id)?.term ?? 0n).toString(),
+        },
+        { regionId: region.id, storeId: leaderAfter.storeId },
+      );
+    }
     return {};
   }
 
@@ -313,8 +408,91 @@ export class Coordinator {
       }
       return { events: [{ type: 'regionRemoved', regionId: id }], result: true };
     });
-    if (removed) this.view.forgetRegion(id);
+    if (removed) {
+      this.view.forgetRegion(id);
+      this.events.append('region-removed', { reason: 'RemoveRegion' }, { regionId: id });
+    }
     return { removed };
+  }
+
+  // ---- events and operator actions (the tRPC API) ----
+
+  private storeJoined(s: StoreRecord): void {
+    this.events.append('store-joined', { addr: s.addr, httpAddr: s.httpAddr }, { storeId: s.id });
+  }
+
+  /**
+   * Compares every store's state with the last one reported and logs the transitions: to `up` →
+   * `store-up`; from `up` to down/offline/tombstone → `store-down` (details: state, previous).
+   * Runs periodically, after heartbeats and after operator changes.
+   */
+  detectStoreStates(): void {
+    for (const id of this.state.catalog.stores.keys()) {
+      const now = this.view.storeState(id);
+      if (!now) continue;
+      const before = this.lastStoreState.get(id);
+      this.lastStoreState.set(id, now);
+      if (before === undefined || before === now) continue;
+      if (now === 'up') {
+        this.events.append('store-up', { state: now, previous: before }, { storeId: id });
+      } else if (before === 'up') {
+        this.events.append('store-down', { state: now, previous: before }, { storeId: id });
+      }
+    }
+  }
+
+  /**
+   * Queues an operator's transfer of `regionId`'s leadership to peer `toPeerId`: the next heartbeat
+   * of the leader's store carries it. A refusal (unknown region, not a voter peer, no known leader)
+   * is returned, not thrown.
+   */
+  requestTransferLeader(
+    regionId: bigint,
+    toPeerId: bigint,
+  ):
+    | { ok: true; alreadyLeader: boolean; fromStoreId: bigint | undefined; toStoreId: bigint }
+    | { ok: false; reason: TransferLeaderRefusal; message: string } {
+    const region = this.state.catalog.regions.get(regionId);
+    if (!region) return { ok: false, reason: 'region-not-found', message: `region ${regionId} is not known` };
+    const target = region.peers.find((p) => p.peerId === toPeerId);
+    if (!target) {
+      return {
+        ok: false,
+        reason: 'not-a-peer',
+        message: `peer ${toPeerId} is not a peer of region ${regionId}`,
+      };
+    }
+    if (target.learner) {
+      return { ok: false, reason: 'learner', message: `peer ${toPeerId} of region ${regionId} is a learner` };
+    }
+    const leader = this.view.leaderOf(regionId);
+    if (!leader) return { ok: false, reason: 'no-leader', message: `region ${regionId} has no known leader` };
+    if (leader.peerId === toPeerId) {
+      return { ok: true, alreadyLeader: true, fromStoreId: leader.storeId, toStoreId: target.storeId };
+    }
+    this.balancer.requestTransfer({
+      regionId,
+      toPeerId,
+      toStoreId: target.storeId,
+      requestedAtMs: this.view.now(),
+    });
+    return { ok: true, alreadyLeader: false, fromStoreId: leader.storeId, toStoreId: target.storeId };
+  }
+
+  /**
+   * Sets a store's operator state (`normal` = follows heartbeats). Persisted; undefined for an
+   * unknown store.
+   */
+  async setStoreAdminState(id: bigint, adminState: StoreAdminState): Promise<StoreJson | undefined> {
+    const found = await this.state.mutate((catalog) => {
+      const cur = catalog.stores.get(id);
+      if (!cur) return { events: [], result: false };
+      if (cur.adminState === adminState) return { events: [], result: true };
+      return { events: [{ type: 'storePut', store: { ...cur, adminState } }], result: true };
+    });
+    if (!found) return undefined;
+    this.detectStoreStates();
+    return this.view.storesJson().find((s) => s.id === id.toString());
   }
 
   // ---- allocators ----
@@ -357,7 +535,7 @@ export class Coordinator {
   }
 
   /** The JSON cluster view (bigints as strings). */
-  viewJson(): unknown {
+  viewJson() {
     const a = this.allocators.snapshot();
     const log = this.state.log;
     return {
@@ -369,6 +547,12 @@ export class Coordinator {
           [...this.balancer.leaderCounts(this.view)].map(([id, n]) => [id.toString(), n]),
         ),
         recentOperations: this.balancer.recentOperations(this.view.now()),
+        pendingTransfers: this.balancer.pendingTransfers().map((t) => ({
+          regionId: t.regionId.toString(),
+          toPeerId: t.toPeerId.toString(),
+          toStoreId: t.toStoreId.toString(),
+          ageMs: this.view.now() - t.requestedAtMs,
+        })),
       },
       allocator: {
         nextId: a.nextId.toString(),
@@ -396,6 +580,7 @@ export class Coordinator {
   close(opts: { checkpoint?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+      if (this.detectTimer) clearInterval(this.detectTimer);
       await this.state.close(opts);
     })();
     return this.closing;

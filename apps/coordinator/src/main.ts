@@ -4,7 +4,10 @@
  * SIGINT or SIGTERM, then stops it gracefully. `nokv coordinator` calls it; running this file
  * directly takes the same flags:
  *
- *     node apps/coordinator/dist/src/main.js --addr 127.0.0.1:2379 --workdir DIR [--http-addr H:P] [--log-level L]
+ *     node apps/coordinator/dist/src/main.js --addr 127.0.0.1:2379 --workdir DIR [--http-addr H:P]
+ *       [--trpc-addr H:P] [--admin-token T] [--log-level L]
+ *
+ * The admin token may come from NOKV_ADMIN_TOKEN instead (kept out of the process list).
  */
 
 import { parseArgs } from 'node:util';
@@ -23,13 +26,18 @@ export function runCoordinator(options: ServeOptions, io: RunCoordinatorIo = std
  * Parses the flags. Without --addr, the address comes from --config's `coordinator.addr`, else
  * 127.0.0.1:2379.
  */
-export async function parseCoordinatorArgs(argv: readonly string[]): Promise<ServeOptions> {
+export async function parseCoordinatorArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServeOptions> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
       addr: { type: 'string' },
       workdir: { type: 'string' },
       'http-addr': { type: 'string' },
+      'trpc-addr': { type: 'string' },
+      'admin-token': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
       config: { type: 'string' },
@@ -44,10 +52,13 @@ export async function parseCoordinatorArgs(argv: readonly string[]): Promise<Ser
   const hb = values['heartbeat-timeout-ms'];
   if (hb !== undefined && !/^\d+$/.test(hb))
     throw new Error('--heartbeat-timeout-ms must be a positive integer');
+  const adminToken = values['admin-token'] || env.NOKV_ADMIN_TOKEN || undefined;
   return {
     workdir: values.workdir,
     ...(addr !== undefined ? { addr } : {}),
     ...(values['http-addr'] !== undefined ? { httpAddr: values['http-addr'] } : {}),
+    ...(values['trpc-addr'] !== undefined ? { trpcAddr: values['trpc-addr'] } : {}),
+    ...(adminToken !== undefined ? { adminToken } : {}),
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
     ...(hb !== undefined ? { heartbeatTimeoutMs: Number(hb) } : {}),
   };

@@ -14,6 +14,16 @@ export interface TransferLeaderOp {
   fromStoreId: bigint;
   toStoreId: bigint;
   issuedAtMs: number;
+  /** Requested by an operator (tRPC `admin.transferLeader`), not by the balancer. */
+  manual?: true;
+}
+
+/** An operator's transfer-leader request waiting for the next heartbeat of the leader's store. */
+export interface ManualTransfer {
+  regionId: bigint;
+  toPeerId: bigint;
+  toStoreId: bigint;
+  requestedAtMs: number;
 }
 
 export interface SchedulerOptions {
@@ -33,6 +43,7 @@ export class LeaderBalancer {
   readonly maxOpsPerHeartbeat: number;
   readonly disabled: boolean;
   private readonly recent = new Map<bigint, TransferLeaderOp>();
+  private readonly manual = new Map<bigint, ManualTransfer>();
   issued = 0;
 
   constructor(opts: SchedulerOptions = {}) {
@@ -58,10 +69,63 @@ export class LeaderBalancer {
     return counts;
   }
 
+  /**
+   * Queues an operator's transfer-leader request: the next heartbeat of the store that then leads
+   * the region carries it (also when balancing is disabled). Replaces an earlier request for the
+   * region; dropped once the target leads, or after twice the cooldown undelivered.
+   */
+  requestTransfer(t: ManualTransfer): void {
+    this.manual.set(t.regionId, t);
+  }
+
+  /** Requests not delivered yet. */
+  pendingTransfers(): ManualTransfer[] {
+    return [...this.manual.values()];
+  }
+
+  private manualOps(view: ClusterView, storeId: bigint, now: number): TransferLeaderOp[] {
+    const ops: TransferLeaderOp[] = [];
+    for (const [regionId, t] of this.manual) {
+      const region = view.catalog.regions.get(regionId);
+      const leader = view.leaderOf(regionId);
+      const target = region?.peers.find((p) => p.peerId === t.toPeerId);
+      if (
+        !region ||
+        !target ||
+        leader?.peerId === t.toPeerId ||
+        now - t.requestedAtMs >= 2 * this.cooldownMs
+      ) {
+        this.manual.delete(regionId);
+        continue;
+      }
+      if (!leader || leader.storeId !== storeId) continue;
+      const op: TransferLeaderOp = {
+        type: 'transferLeader',
+        regionId,
+        fromPeerId: leader.peerId,
+        toPeerId: target.peerId,
+        fromStoreId: storeId,
+        toStoreId: target.storeId,
+        issuedAtMs: now,
+        manual: true,
+      };
+      this.manual.delete(regionId);
+      this.recent.set(regionId, op);
+      this.issued++;
+      ops.push(op);
+    }
+    return ops;
+  }
+
   onStoreHeartbeat(view: ClusterView, storeId: bigint): TransferLeaderOp[] {
-    if (this.disabled) return [];
     const now = view.now();
     for (const [id, op] of this.recent) if (now - op.issuedAtMs >= this.cooldownMs) this.recent.delete(id);
+    const manual = this.manualOps(view, storeId, now);
+    if (this.disabled) return manual;
+    return [...manual, ...this.balance(view, storeId, now)];
+  }
+
+  private balance(view: ClusterView, storeId: bigint, now: number): TransferLeaderOp[] {
     const counts = this.leaderCounts(view);
     if (counts.size < 2 || !counts.has(storeId)) return [];
     const ops: TransferLeaderOp[] = [];
@@ -72,7 +136,7 @@ export class LeaderBalancer {
       let total = 0;
       for (const c of counts.values()) total += c;
       if (src <= total / counts.size) break;
-      if (this.recent.has(r.id)) continue;
+      if (this.recent.has(r.id) || this.manual.has(r.id)) continue;
       const leader = view.leaderOf(r.id);
       if (!leader || leader.storeId !== storeId) continue;
       const live = view.regionLiveOf(r.id);
@@ -108,7 +172,16 @@ export class LeaderBalancer {
   }
 
   /** Hints still cooling down, for the JSON view. */
-  recentOperations(now: number): unknown[] {
+  recentOperations(now: number): {
+    type: 'transferLeader';
+    regionId: string;
+    fromPeerId: string;
+    toPeerId: string;
+    fromStoreId: string;
+    toStoreId: string;
+    ageMs: number;
+    manual: boolean;
+  }[] {
     return [...this.recent.values()]
       .filter((op) => now - op.issuedAtMs < this.cooldownMs)
       .map((op) => ({
@@ -119,6 +192,7 @@ export class LeaderBalancer {
         fromStoreId: op.fromStoreId.toString(),
         toStoreId: op.toStoreId.toString(),
         ageMs: now - op.issuedAtMs,
+        manual: op.manual === true,
       }));
   }
 }

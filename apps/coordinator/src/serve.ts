@@ -14,6 +14,7 @@ import { Coordinator } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
 import { type CoordinatorLogger, createLogger } from './logger.js';
 import type { SchedulerOptions } from './scheduler.js';
+import { isLoopbackHost, type RunningTrpcServer, startTrpcServer } from './trpc/server.js';
 
 export const DEFAULT_COORDINATOR_ADDR = '127.0.0.1:2379';
 
@@ -24,6 +25,10 @@ export interface ServeOptions {
   workdir: string;
   /** HTTP listen address; no HTTP server when absent. */
   httpAddr?: string;
+  /** tRPC (console API) listen address; no tRPC server when absent. */
+  trpcAddr?: string;
+  /** Bearer token for tRPC mutations; required for them when `trpcAddr` is not loopback. */
+  adminToken?: string;
   logLevel?: string;
   /** A store without a heartbeat for this long is down (default 10 000 ms). */
   heartbeatTimeoutMs?: number;
@@ -42,6 +47,8 @@ export interface RunningCoordinator {
   port: number;
   httpAddr: string | undefined;
   httpPort: number | undefined;
+  trpcAddr: string | undefined;
+  trpcPort: number | undefined;
   logger: CoordinatorLogger;
   /** Graceful: gRPC shutdown, final checkpoint, HTTP close. Idempotent. */
   stop(): Promise<void>;
@@ -136,6 +143,7 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
   const addrText = opts.addr ?? DEFAULT_COORDINATOR_ADDR;
   const grpcListen = listenAddress(addrText, '--addr');
   const httpListen = opts.httpAddr === undefined ? undefined : listenAddress(opts.httpAddr, '--http-addr');
+  const trpcListen = opts.trpcAddr === undefined ? undefined : listenAddress(opts.trpcAddr, '--trpc-addr');
   if (
     opts.heartbeatTimeoutMs !== undefined &&
     (!Number.isSafeInteger(opts.heartbeatTimeoutMs) || opts.heartbeatTimeoutMs <= 0)
@@ -176,6 +184,7 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
     'grpc.keepalive_timeout_ms': 10_000,
   });
   const httpServer = createHttpServer({ registry, view: () => coordinator.viewJson() });
+  let trpc: RunningTrpcServer | undefined;
   try {
     coordinator.addServiceTo(grpcServer, {
       onDone: (method, code, ms) => {
@@ -197,10 +206,27 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
       httpAddr = formatHostPort(httpListen.host, httpPort);
       logger.info({ httpAddr }, `HTTP listening on http://${httpAddr} (/metrics, /view, /healthz)`);
     }
+    if (trpcListen) {
+      trpc = await startTrpcServer({
+        coordinator,
+        host: trpcListen.host,
+        port: trpcListen.port,
+        logger,
+        ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
+      });
+      const mutations = isLoopbackHost(trpcListen.host)
+        ? 'open (loopback)'
+        : opts.adminToken
+          ? 'admin token required'
+          : 'refused (not loopback, no --admin-token)';
+      logger.info({ trpcAddr: trpc.addr, mutations }, `tRPC listening on http://${trpc.addr}`);
+    }
+    const trpcServer = trpc;
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
         logger.info('stopping');
+        await trpcServer?.stop();
         await kit.shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
         await coordinator.close();
         await kit.closeHttp(httpServer);
@@ -208,9 +234,20 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
       })();
       return stopping;
     };
-    return { coordinator, addr, port, httpAddr, httpPort, logger, stop };
+    return {
+      coordinator,
+      addr,
+      port,
+      httpAddr,
+      httpPort,
+      trpcAddr: trpc?.addr,
+      trpcPort: trpc?.port,
+      logger,
+      stop,
+    };
   } catch (err) {
     grpcServer.forceShutdown();
+    await trpc?.stop();
     await kit.closeHttp(httpServer);
     await coordinator.close({ checkpoint: false }).catch(() => {});
     throw err;

@@ -86,7 +86,67 @@ export function showKeyJson(key: Uint8Array): string {
   return key.length === 0 ? '' : formatKey(key);
 }
 
-function peerJson(p: RegionPeer): { storeId: string; peerId: string; learner?: true } {
+export interface PeerJson {
+  storeId: string;
+  peerId: string;
+  learner?: true;
+}
+
+export interface StoreJson {
+  id: string;
+  addr: string;
+  httpAddr: string;
+  state: StoreLiveState;
+  adminState: StoreAdminState;
+  /** null: not heard from since the coordinator started. */
+  lastHeartbeatAgeMs: number | null;
+  /** Regions with a peer on the store, and regions it leads. */
+  regions: number;
+  leaders: number;
+  stats: {
+    regionCount: string;
+    leaderCount: string;
+    capacity: string;
+    available: string;
+    used: string;
+    droppedOperations: string;
+  } | null;
+}
+
+export interface RegionJson {
+  id: string;
+  /** formatKey; '' = -inf / +inf. */
+  startKey: string;
+  endKey: string;
+  epoch: { version: string; confVersion: string };
+  state: RegionMeta['state'];
+  peers: PeerJson[];
+  leader: PeerJson | null;
+  term: string | null;
+  appliedIndex: string | null;
+  lastHeartbeatAgeMs: number | null;
+  pendingPeers: PeerJson[];
+  downPeers: PeerJson[];
+}
+
+export interface ProblemsJson {
+  /** A peer on a store that is not up, or reported down by the leader. */
+  downReplicas: { regionId: string; storeIds: string[] }[];
+  /** Fewer voters than the most any region has. */
+  missingReplicas: { regionId: string; voters: number; expected: number }[];
+  /** Region ids with no known, fresh leader on an up store. */
+  noLeader: string[];
+}
+
+export interface ClusterViewJson {
+  now: number;
+  heartbeatTimeoutMs: number;
+  stores: StoreJson[];
+  regions: RegionJson[];
+  problems: ProblemsJson;
+}
+
+function peerJson(p: RegionPeer): PeerJson {
   return {
     storeId: p.storeId.toString(),
     peerId: p.peerId.toString(),
@@ -244,11 +304,7 @@ export class ClusterView {
 
   // ---- problems ----
 
-  problems(): {
-    downReplicas: { regionId: string; storeIds: string[] }[];
-    missingReplicas: { regionId: string; voters: number; expected: number }[];
-    noLeader: string[];
-  } {
+  problems(): ProblemsJson {
     const regions = [...this.catalog.regions.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     let expected = 0;
     for (const r of regions) expected = Math.max(expected, r.peers.filter((p) => !p.learner).length);
@@ -273,13 +329,18 @@ export class ClusterView {
   }
 
   /** The JSON view: stores, regions, problems (bigints as strings). */
-  toJson(): {
-    now: number;
-    heartbeatTimeoutMs: number;
-    stores: unknown[];
-    regions: unknown[];
-    problems: ReturnType<ClusterView['problems']>;
-  } {
+  toJson(): ClusterViewJson {
+    return {
+      now: this.now(),
+      heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+      stores: this.storesJson(),
+      regions: this.regionsJson(),
+      problems: this.problems(),
+    };
+  }
+
+  /** Every store by id (bigints as strings). */
+  storesJson(): StoreJson[] {
     const now = this.now();
     const leadersByStore = new Map<bigint, number>();
     const regionsByStore = new Map<bigint, number>();
@@ -288,7 +349,7 @@ export class ClusterView {
       const leader = this.leaderOf(r.id);
       if (leader) leadersByStore.set(leader.storeId, (leadersByStore.get(leader.storeId) ?? 0) + 1);
     }
-    const stores = [...this.catalog.stores.values()]
+    return [...this.catalog.stores.values()]
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .map((s) => {
         const last = this.lastHeartbeatMs(s.id);
@@ -297,36 +358,46 @@ export class ClusterView {
           id: s.id.toString(),
           addr: s.addr,
           httpAddr: s.httpAddr,
-          state: this.storeState(s.id),
+          state: this.liveState(s.id, s.adminState),
           adminState: s.adminState,
           lastHeartbeatAgeMs: last === undefined ? null : now - last,
           regions: regionsByStore.get(s.id) ?? 0,
           leaders: leadersByStore.get(s.id) ?? 0,
           stats: stats
-            ? Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, (v as bigint).toString()]))
+            ? {
+                regionCount: stats.regionCount.toString(),
+                leaderCount: stats.leaderCount.toString(),
+                capacity: stats.capacity.toString(),
+                available: stats.available.toString(),
+                used: stats.used.toString(),
+                droppedOperations: stats.droppedOperations.toString(),
+              }
             : null,
         };
       });
-    const regions = [...this.catalog.regions.values()]
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((r) => {
-        const live = this.regionLive.get(r.id);
-        const leader = this.leaderOf(r.id);
-        return {
-          id: r.id.toString(),
-          startKey: showKeyJson(r.startKey),
-          endKey: showKeyJson(r.endKey),
-          epoch: { version: r.epoch.version.toString(), confVersion: r.epoch.confVersion.toString() },
-          state: r.state,
-          peers: r.peers.map(peerJson),
-          leader: leader ? peerJson(leader) : null,
-          term: live ? live.term.toString() : null,
-          appliedIndex: live ? live.appliedIndex.toString() : null,
-          lastHeartbeatAgeMs: live ? now - live.lastHeartbeatMs : null,
-          pendingPeers: (live?.pendingPeers ?? []).map(peerJson),
-          downPeers: (live?.downPeers ?? []).map(peerJson),
-        };
-      });
-    return { now, heartbeatTimeoutMs: this.heartbeatTimeoutMs, stores, regions, problems: this.problems() };
+  }
+
+  /** The given regions (default: all, by id) as JSON. */
+  regionsJson(regions?: readonly RegionMeta[]): RegionJson[] {
+    const now = this.now();
+    const list = regions ?? [...this.catalog.regions.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    return list.map((r) => {
+      const live = this.regionLive.get(r.id);
+      const leader = this.leaderOf(r.id);
+      return {
+        id: r.id.toString(),
+        startKey: showKeyJson(r.startKey),
+        endKey: showKeyJson(r.endKey),
+        epoch: { version: r.epoch.version.toString(), confVersion: r.epoch.confVersion.toString() },
+        state: r.state,
+        peers: r.peers.map(peerJson),
+        leader: leader ? peerJson(leader) : null,
+        term: live ? live.term.toString() : null,
+        appliedIndex: live ? live.appliedIndex.toString() : null,
+        lastHeartbeatAgeMs: live ? now - live.lastHeartbeatMs : null,
+        pendingPeers: (live?.pendingPeers ?? []).map(peerJson),
+        downPeers: (live?.downPeers ?? []).map(peerJson),
+      };
+    });
   }
 }

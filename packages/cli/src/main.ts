@@ -86,7 +86,7 @@ export function buildProgram(out: Output): Command {
   program
     .command('coordinator')
     .description(
-      'run the coordinator: routing, store discovery, heartbeats, leader balancing, ID and TSO (gRPC); /metrics /view /healthz over HTTP',
+      'run the coordinator: routing, store discovery, heartbeats, leader balancing, ID and TSO (gRPC); /metrics /view /healthz over HTTP; the console API over tRPC',
     )
     .requiredOption('--workdir <dir>', 'where the event log and checkpoint live')
     .option(
@@ -95,6 +95,11 @@ export function buildProgram(out: Output): Command {
       listenAddr,
     )
     .option('--http-addr <host:port>', 'HTTP listen address (default: none)', listenAddr)
+    .option('--trpc-addr <host:port>', 'tRPC (console API) listen address (default: none)', listenAddr)
+    .option(
+      '--admin-token <token>',
+      'bearer token for tRPC mutations, required when --trpc-addr is not loopback (default: $NOKV_ADMIN_TOKEN)',
+    )
     .option('--config <file>', 'topology file to take the coordinator address from')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .option(

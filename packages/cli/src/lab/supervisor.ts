@@ -95,7 +95,17 @@ export async function labUp(
     const dir = resolve(dirname(resolve(opts.configPath)), 'data', 'coordinator');
     children.push({
       name: 'coordinator',
-      args: [coordinatorEntry, '--addr', topology.coordinator.addr, '--workdir', dir, '--log-level', level],
+      args: [
+        coordinatorEntry,
+        '--addr',
+        topology.coordinator.addr,
+        '--workdir',
+        dir,
+        '--log-level',
+        level,
+        '--trpc-addr',
+        '127.0.0.1:2381',
+      ],
     });
   }
   for (const store of topology.stores) {
