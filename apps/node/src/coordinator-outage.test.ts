@@ -39,6 +39,9 @@ test('coordinator outage: warm clients keep working, cold clients get RouteUnava
   );
   const client = warm!.client;
   expect((await warm!.coordinator.tso()) > 0n).toBe(true);
+  // Concurrent requests share Tso calls and still get distinct timestamps.
+  const many = await Promise.all(Array.from({ length: 200 }, () => warm!.coordinator.tso()));
+  expect(new Set(many).size).toBe(200);
 
   await c.killCoordinator('SIGKILL');
   // Warm routes: reads and writes go straight to the stores.

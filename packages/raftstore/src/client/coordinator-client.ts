@@ -9,6 +9,8 @@ import { ClientError, RawClient } from './raw-client.js';
 
 export class CoordinatorClient {
   private readonly rpc: RpcClient<typeof CoordinatorService>;
+  private readonly tsoQueue: { resolve(ts: bigint): void; reject(err: Error): void }[] = [];
+  private tsoInFlight = false;
 
   constructor(
     readonly address: string,
@@ -34,20 +36,42 @@ export class CoordinatorClient {
     return out;
   }
 
-  /** `count` consecutive timestamps; the first is returned. */
-  async tso(count = 1): Promise<bigint> {
-    try {
-      const res = await this.rpc.call(CoordinatorService.Tso, { count }, { deadlineMs: this.timeoutMs });
-      return uint64FromWire(res.timestamp);
-    } catch (err) {
-      throw new ClientError(
-        'TsoUnavailable',
-        `no timestamp from the coordinator at ${this.address}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+  /**
+   * One timestamp. Concurrent callers share RPCs: while one Tso call is out, new requests queue and
+   * the next call asks for all of them at once (the coordinator hands out a contiguous range), so
+   * a busy client pays one round trip per batch rather than per transaction.
+   */
+  tso(): Promise<bigint> {
+    return new Promise((resolve, reject) => {
+      this.tsoQueue.push({ resolve, reject });
+      if (!this.tsoInFlight) void this.flushTso();
+    });
+  }
+
+  private async flushTso(): Promise<void> {
+    this.tsoInFlight = true;
+    while (this.tsoQueue.length > 0) {
+      const batch = this.tsoQueue.splice(0, 65_536);
+      try {
+        const res = await this.rpc.call(
+          CoordinatorService.Tso,
+          { count: batch.length },
+          { deadlineMs: this.timeoutMs },
+        );
+        const first = uint64FromWire(res.timestamp);
+        if ((res.count ?? 0) < batch.length)
+          throw new Error(`asked for ${batch.length} timestamps, got ${res.count}`);
+        batch.forEach((w, i) => w.resolve(first + BigInt(i)));
+      } catch (err) {
+        const e = new ClientError(
+          'TsoUnavailable',
+          `no timestamp from the coordinator at ${this.address}: ${(err as Error).message}`,
+          { cause: err },
+        );
+        for (const w of batch) w.reject(e);
+      }
     }
+    this.tsoInFlight = false;
   }
 
   close(): void {
