@@ -39,6 +39,9 @@ function appEntry(app: string): string | undefined {
   return existsSync(entry) ? entry : undefined;
 }
 
+/** Where the lab's coordinator serves its tRPC API (the console talks to it). */
+const LAB_TRPC_ADDR = '127.0.0.1:2381';
+
 export class LabError extends Error {
   override readonly name = 'LabError';
   constructor(
@@ -104,7 +107,7 @@ export async function labUp(
         '--log-level',
         level,
         '--trpc-addr',
-        '127.0.0.1:2381',
+        LAB_TRPC_ADDR,
       ],
     });
   }
@@ -195,7 +198,9 @@ export async function labUp(
   }
   print('');
   print('NoKV lab is up:');
-  if (children.some((c) => c.name === 'coordinator')) print(`  coordinator  ${topology.coordinator?.addr}`);
+  if (children.some((c) => c.name === 'coordinator')) {
+    print(`  coordinator  ${topology.coordinator?.addr}   tRPC http://${LAB_TRPC_ADDR} (the console's API)`);
+  }
   for (const s of topology.stores) {
     print(
       `  store ${s.id}      grpc ${storeAddress(topology, s.id, 'host')}   http ${storeHttpAddress(topology, s.id, 'host') ?? '-'}   workdir ${resolveWorkdir(topology, s.id, {})}`,
