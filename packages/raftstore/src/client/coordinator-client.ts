@@ -61,7 +61,7 @@ export class CoordinatorClient {
         const first = uint64FromWire(res.timestamp);
         if ((res.count ?? 0) < batch.length)
           throw new Error(`asked for ${batch.length} timestamps, got ${res.count}`);
-        batch.forEach((w, i) => w.resolve(first + BigInt(i)));
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + BigInt(i));
       } catch (err) {
         const e = new ClientError(
           'TsoUnavailable',
