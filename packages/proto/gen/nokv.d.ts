@@ -811,6 +811,121 @@ export namespace nokv {
                 };
             }
 
+            interface IRawBatchPutRequest extends nokv.kv.v1.RawBatchPutRequest.$Properties {
+            }
+
+            class RawBatchPutRequest {
+                constructor(properties?: nokv.kv.v1.RawBatchPutRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                pairs: nokv.kv.v1.KvPair.$Properties[];
+                static encode(message: nokv.kv.v1.RawBatchPutRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.RawBatchPutRequest & nokv.kv.v1.RawBatchPutRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RawBatchPutRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    pairs?: (nokv.kv.v1.KvPair.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.RawBatchPutRequest.$Properties;
+            }
+
+            interface IRawBatchPutResponse extends nokv.kv.v1.RawBatchPutResponse.$Properties {
+            }
+
+            class RawBatchPutResponse {
+                constructor(properties?: nokv.kv.v1.RawBatchPutResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                static encode(message: nokv.kv.v1.RawBatchPutResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.RawBatchPutResponse & nokv.kv.v1.RawBatchPutResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RawBatchPutResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IRawBatchGetRequest extends nokv.kv.v1.RawBatchGetRequest.$Properties {
+            }
+
+            class RawBatchGetRequest {
+                constructor(properties?: nokv.kv.v1.RawBatchGetRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                context?: (nokv.kv.v1.Context.$Properties|null);
+                keys: Uint8Array[];
+                static encode(message: nokv.kv.v1.RawBatchGetRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.RawBatchGetRequest & nokv.kv.v1.RawBatchGetRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RawBatchGetRequest {
+                interface $Properties {
+                    context?: (nokv.kv.v1.Context.$Properties|null);
+                    keys?: (Uint8Array[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.RawBatchGetRequest.$Properties;
+            }
+
+            interface IRawValue extends nokv.kv.v1.RawValue.$Properties {
+            }
+
+            class RawValue {
+                constructor(properties?: nokv.kv.v1.RawValue.$Properties);
+                $unknowns?: Uint8Array[];
+                value: Uint8Array;
+                notFound: boolean;
+                static encode(message: nokv.kv.v1.RawValue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.RawValue & nokv.kv.v1.RawValue.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RawValue {
+                interface $Properties {
+                    value?: (Uint8Array|null);
+                    notFound?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.kv.v1.RawValue.$Properties;
+            }
+
+            interface IRawBatchGetResponse extends nokv.kv.v1.RawBatchGetResponse.$Properties {
+            }
+
+            class RawBatchGetResponse {
+                constructor(properties?: nokv.kv.v1.RawBatchGetResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                values: nokv.kv.v1.RawValue.$Properties[];
+                static encode(message: nokv.kv.v1.RawBatchGetResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.kv.v1.RawBatchGetResponse & nokv.kv.v1.RawBatchGetResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RawBatchGetResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    values?: (nokv.kv.v1.RawValue.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  values?: nokv.kv.v1.RawValue.$Shape[]|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
             interface ILockInfo extends nokv.kv.v1.LockInfo.$Properties {
             }
 

@@ -5863,6 +5863,834 @@ export const nokv = $root.nokv = (() => {
                 return RawScanResponse;
             })();
 
+            v1.RawBatchPutRequest = (function() {
+
+                /**
+                 * Properties of a RawBatchPutRequest.
+                 * @typedef {Object} nokv.kv.v1.RawBatchPutRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] RawBatchPutRequest context
+                 * @property {Array.<nokv.kv.v1.KvPair.$Properties>|null} [pairs] RawBatchPutRequest pairs
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RawBatchPutRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IRawBatchPutRequest
+                 * @augments nokv.kv.v1.RawBatchPutRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.RawBatchPutRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RawBatchPutRequest.
+                 * @typedef {nokv.kv.v1.RawBatchPutRequest.$Properties} nokv.kv.v1.RawBatchPutRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new RawBatchPutRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a RawBatchPutRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.RawBatchPutRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RawBatchPutRequest = function (properties) {
+                    this.pairs = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RawBatchPutRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.RawBatchPutRequest
+                 * @instance
+                 */
+                RawBatchPutRequest.prototype.context = null;
+
+                /**
+                 * RawBatchPutRequest pairs.
+                 * @member {Array.<nokv.kv.v1.KvPair.$Properties>} pairs
+                 * @memberof nokv.kv.v1.RawBatchPutRequest
+                 * @instance
+                 */
+                RawBatchPutRequest.prototype.pairs = $util.emptyArray;
+
+                /**
+                 * Encodes the specified RawBatchPutRequest message. Does not implicitly {@link nokv.kv.v1.RawBatchPutRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.RawBatchPutRequest
+                 * @static
+                 * @param {nokv.kv.v1.RawBatchPutRequest.$Properties} message RawBatchPutRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RawBatchPutRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.pairs != null && message.pairs.length)
+                        for (let i = 0; i < message.pairs.length; ++i)
+                            $root.nokv.kv.v1.KvPair.encode(message.pairs[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RawBatchPutRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.RawBatchPutRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.RawBatchPutRequest & nokv.kv.v1.RawBatchPutRequest.$Shape} RawBatchPutRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RawBatchPutRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.RawBatchPutRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.pairs && message.pairs.length))
+                                    message.pairs = [];
+                                message.pairs.push($root.nokv.kv.v1.KvPair.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RawBatchPutRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.RawBatchPutRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RawBatchPutRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.RawBatchPutRequest";
+                };
+
+                return RawBatchPutRequest;
+            })();
+
+            v1.RawBatchPutResponse = (function() {
+
+                /**
+                 * Properties of a RawBatchPutResponse.
+                 * @typedef {Object} nokv.kv.v1.RawBatchPutResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] RawBatchPutResponse regionError
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RawBatchPutResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IRawBatchPutResponse
+                 * @augments nokv.kv.v1.RawBatchPutResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.RawBatchPutResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RawBatchPutResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.RawBatchPutResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new RawBatchPutResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a RawBatchPutResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.RawBatchPutResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RawBatchPutResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RawBatchPutResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.RawBatchPutResponse
+                 * @instance
+                 */
+                RawBatchPutResponse.prototype.regionError = null;
+
+                /**
+                 * Encodes the specified RawBatchPutResponse message. Does not implicitly {@link nokv.kv.v1.RawBatchPutResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.RawBatchPutResponse
+                 * @static
+                 * @param {nokv.kv.v1.RawBatchPutResponse.$Properties} message RawBatchPutResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RawBatchPutResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RawBatchPutResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.RawBatchPutResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.RawBatchPutResponse & nokv.kv.v1.RawBatchPutResponse.$Shape} RawBatchPutResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RawBatchPutResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.RawBatchPutResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RawBatchPutResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.RawBatchPutResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RawBatchPutResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.RawBatchPutResponse";
+                };
+
+                return RawBatchPutResponse;
+            })();
+
+            v1.RawBatchGetRequest = (function() {
+
+                /**
+                 * Properties of a RawBatchGetRequest.
+                 * @typedef {Object} nokv.kv.v1.RawBatchGetRequest.$Properties
+                 * @property {nokv.kv.v1.Context.$Properties|null} [context] RawBatchGetRequest context
+                 * @property {Array.<Uint8Array>|null} [keys] RawBatchGetRequest keys
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RawBatchGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @interface IRawBatchGetRequest
+                 * @augments nokv.kv.v1.RawBatchGetRequest.$Properties
+                 * @deprecated Use nokv.kv.v1.RawBatchGetRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RawBatchGetRequest.
+                 * @typedef {nokv.kv.v1.RawBatchGetRequest.$Properties} nokv.kv.v1.RawBatchGetRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new RawBatchGetRequest.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a RawBatchGetRequest.
+                 * @constructor
+                 * @param {nokv.kv.v1.RawBatchGetRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RawBatchGetRequest = function (properties) {
+                    this.keys = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RawBatchGetRequest context.
+                 * @member {nokv.kv.v1.Context.$Properties|null|undefined} context
+                 * @memberof nokv.kv.v1.RawBatchGetRequest
+                 * @instance
+                 */
+                RawBatchGetRequest.prototype.context = null;
+
+                /**
+                 * RawBatchGetRequest keys.
+                 * @member {Array.<Uint8Array>} keys
+                 * @memberof nokv.kv.v1.RawBatchGetRequest
+                 * @instance
+                 */
+                RawBatchGetRequest.prototype.keys = $util.emptyArray;
+
+                /**
+                 * Encodes the specified RawBatchGetRequest message. Does not implicitly {@link nokv.kv.v1.RawBatchGetRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.RawBatchGetRequest
+                 * @static
+                 * @param {nokv.kv.v1.RawBatchGetRequest.$Properties} message RawBatchGetRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RawBatchGetRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                        $root.nokv.kv.v1.Context.encode(message.context, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.keys != null && message.keys.length)
+                        for (let i = 0; i < message.keys.length; ++i)
+                            writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.keys[i]);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RawBatchGetRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.RawBatchGetRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.RawBatchGetRequest & nokv.kv.v1.RawBatchGetRequest.$Shape} RawBatchGetRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RawBatchGetRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.RawBatchGetRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.context = $root.nokv.kv.v1.Context.decode(reader, reader.size(), $undefined, _depth + 1, message.context);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.keys && message.keys.length))
+                                    message.keys = [];
+                                message.keys.push(reader.bytes());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RawBatchGetRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.RawBatchGetRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RawBatchGetRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.RawBatchGetRequest";
+                };
+
+                return RawBatchGetRequest;
+            })();
+
+            v1.RawValue = (function() {
+
+                /**
+                 * Properties of a RawValue.
+                 * @typedef {Object} nokv.kv.v1.RawValue.$Properties
+                 * @property {Uint8Array|null} [value] RawValue value
+                 * @property {boolean|null} [notFound] RawValue notFound
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RawValue.
+                 * @memberof nokv.kv.v1
+                 * @interface IRawValue
+                 * @augments nokv.kv.v1.RawValue.$Properties
+                 * @deprecated Use nokv.kv.v1.RawValue.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RawValue.
+                 * @typedef {nokv.kv.v1.RawValue.$Properties} nokv.kv.v1.RawValue.$Shape
+                 */
+
+                /**
+                 * Constructs a new RawValue.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a RawValue.
+                 * @constructor
+                 * @param {nokv.kv.v1.RawValue.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RawValue = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RawValue value.
+                 * @member {Uint8Array} value
+                 * @memberof nokv.kv.v1.RawValue
+                 * @instance
+                 */
+                RawValue.prototype.value = $util.newBuffer([]);
+
+                /**
+                 * RawValue notFound.
+                 * @member {boolean} notFound
+                 * @memberof nokv.kv.v1.RawValue
+                 * @instance
+                 */
+                RawValue.prototype.notFound = false;
+
+                /**
+                 * Encodes the specified RawValue message. Does not implicitly {@link nokv.kv.v1.RawValue.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.RawValue
+                 * @static
+                 * @param {nokv.kv.v1.RawValue.$Properties} message RawValue message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RawValue.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.value);
+                    if (message.notFound != null && $Object.hasOwnProperty.call(message, "notFound") && message.notFound !== false)
+                        writer.uint32(/* id 2, wireType 0 =*/16).bool(message.notFound);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RawValue message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.RawValue
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.RawValue & nokv.kv.v1.RawValue.$Shape} RawValue
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RawValue.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.RawValue();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.value = value;
+                                else
+                                    delete message.value;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.notFound = value;
+                                else
+                                    delete message.notFound;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RawValue
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.RawValue
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RawValue.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.RawValue";
+                };
+
+                return RawValue;
+            })();
+
+            v1.RawBatchGetResponse = (function() {
+
+                /**
+                 * Properties of a RawBatchGetResponse.
+                 * @typedef {Object} nokv.kv.v1.RawBatchGetResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] RawBatchGetResponse regionError
+                 * @property {Array.<nokv.kv.v1.RawValue.$Properties>|null} [values] RawBatchGetResponse values
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RawBatchGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @interface IRawBatchGetResponse
+                 * @augments nokv.kv.v1.RawBatchGetResponse.$Properties
+                 * @deprecated Use nokv.kv.v1.RawBatchGetResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RawBatchGetResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   values?: Array.<nokv.kv.v1.RawValue.$Shape>|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.kv.v1.RawBatchGetResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new RawBatchGetResponse.
+                 * @memberof nokv.kv.v1
+                 * @classdesc Represents a RawBatchGetResponse.
+                 * @constructor
+                 * @param {nokv.kv.v1.RawBatchGetResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RawBatchGetResponse = function (properties) {
+                    this.values = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RawBatchGetResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.kv.v1.RawBatchGetResponse
+                 * @instance
+                 */
+                RawBatchGetResponse.prototype.regionError = null;
+
+                /**
+                 * RawBatchGetResponse values.
+                 * @member {Array.<nokv.kv.v1.RawValue.$Properties>} values
+                 * @memberof nokv.kv.v1.RawBatchGetResponse
+                 * @instance
+                 */
+                RawBatchGetResponse.prototype.values = $util.emptyArray;
+
+                /**
+                 * Encodes the specified RawBatchGetResponse message. Does not implicitly {@link nokv.kv.v1.RawBatchGetResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.kv.v1.RawBatchGetResponse
+                 * @static
+                 * @param {nokv.kv.v1.RawBatchGetResponse.$Properties} message RawBatchGetResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RawBatchGetResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.values != null && message.values.length)
+                        for (let i = 0; i < message.values.length; ++i)
+                            $root.nokv.kv.v1.RawValue.encode(message.values[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RawBatchGetResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.kv.v1.RawBatchGetResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.kv.v1.RawBatchGetResponse & nokv.kv.v1.RawBatchGetResponse.$Shape} RawBatchGetResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RawBatchGetResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.kv.v1.RawBatchGetResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.values && message.values.length))
+                                    message.values = [];
+                                message.values.push($root.nokv.kv.v1.RawValue.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RawBatchGetResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.kv.v1.RawBatchGetResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RawBatchGetResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.kv.v1.RawBatchGetResponse";
+                };
+
+                return RawBatchGetResponse;
+            })();
+
             v1.LockInfo = (function() {
 
                 /**

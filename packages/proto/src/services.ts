@@ -47,6 +47,8 @@ export const NoKVService = {
   RawPut: method(NOKV, 'RawPut', kv.RawPutRequest, kv.RawPutResponse),
   RawDelete: method(NOKV, 'RawDelete', kv.RawDeleteRequest, kv.RawDeleteResponse),
   RawScan: method(NOKV, 'RawScan', kv.RawScanRequest, kv.RawScanResponse),
+  RawBatchPut: method(NOKV, 'RawBatchPut', kv.RawBatchPutRequest, kv.RawBatchPutResponse),
+  RawBatchGet: method(NOKV, 'RawBatchGet', kv.RawBatchGetRequest, kv.RawBatchGetResponse),
   KvGet: method(NOKV, 'KvGet', kv.KvGetRequest, kv.KvGetResponse),
   KvBatchGet: method(NOKV, 'KvBatchGet', kv.KvBatchGetRequest, kv.KvBatchGetResponse),
   KvScan: method(NOKV, 'KvScan', kv.KvScanRequest, kv.KvScanResponse),

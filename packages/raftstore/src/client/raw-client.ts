@@ -60,6 +60,23 @@ export interface RawClientOptions {
 
 type RegionErrorWire = nokv.errors.v1.RegionError.$Properties;
 
+interface Pending {
+  key: Uint8Array;
+  value?: Uint8Array;
+  resolve(value: Buffer | undefined): void;
+  reject(err: Error): void;
+}
+
+interface BatchQueue {
+  items: Pending[];
+  /** Batches of this queue being sent right now. */
+  inFlight: number;
+}
+
+/** Requests per coalesced RPC, and such RPCs out at once per region and kind. */
+const MAX_BATCH = 512;
+const MAX_BATCHES_IN_FLIGHT = 2;
+
 interface Attempt<R> {
   response: R;
   regionError?: RegionErrorWire | null;
@@ -73,6 +90,8 @@ export class RawClient {
   private readonly timeoutMs: number;
   private readonly rpcTimeoutMs: number;
   private closed = false;
+  /** Coalescing queues of gets and puts, by `kind:regionId`. */
+  private readonly queues = new Map<string, BatchQueue>();
 
   constructor(private readonly options: RawClientOptions) {
     this.regions = sortRegions(options.regions);
@@ -80,20 +99,78 @@ export class RawClient {
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 2000;
   }
 
+  /**
+   * Reads a key. Concurrent gets of one region are coalesced into RawBatchGet calls (one RPC and
+   * one ReadIndex barrier per batch; each read still sees every write acknowledged before it).
+   */
   async get(key: Uint8Array | string): Promise<Buffer | undefined> {
     const k = bytes(key);
-    const res = await this.run(k, 'read', (client, ctx, ms) =>
-      client.call(NoKVService.RawGet, { context: ctx, key: k }, { deadlineMs: ms }),
-    );
-    return res.notFound ? undefined : Buffer.from(res.value ?? new Uint8Array(0));
+    const region = await this.locateAsync(k);
+    return new Promise((resolve, reject) => this.enqueue('get', region.id, { key: k, resolve, reject }));
   }
 
+  /**
+   * Writes a key. Concurrent puts to one region are coalesced into RawBatchPut calls: one RPC and
+   * one Raft entry per batch, applied atomically, so each put takes effect at a single point
+   * between its call and its return. A batch whose outcome is unknown fails every put in it with
+   * `Unknown`.
+   */
   async put(key: Uint8Array | string, value: Uint8Array | string): Promise<void> {
     const k = bytes(key);
     const v = bytes(value);
-    await this.run(k, 'write', (client, ctx, ms) =>
-      client.call(NoKVService.RawPut, { context: ctx, key: k, value: v }, { deadlineMs: ms }),
+    const region = await this.locateAsync(k);
+    return new Promise((resolve, reject) =>
+      this.enqueue('put', region.id, { key: k, value: v, resolve: () => resolve(), reject }),
     );
+  }
+
+  private enqueue(kind: 'get' | 'put', regionId: bigint, item: Pending): void {
+    const tag = `${kind}:${regionId}`;
+    let q = this.queues.get(tag);
+    if (!q) {
+      q = { items: [], inFlight: 0 };
+      this.queues.set(tag, q);
+    }
+    q.items.push(item);
+    if (q.inFlight < MAX_BATCHES_IN_FLIGHT) {
+      q.inFlight++;
+      // Let the requests of this turn of the event loop join the batch.
+      setImmediate(() => void this.drain(kind, q));
+    }
+  }
+
+  private async drain(kind: 'get' | 'put', q: BatchQueue): Promise<void> {
+    while (q.items.length > 0) {
+      const batch = q.items.splice(0, MAX_BATCH);
+      try {
+        if (kind === 'put') {
+          await this.run(batch[0]!.key, 'write', (client, ctx, ms) =>
+            client.call(
+              NoKVService.RawBatchPut,
+              { context: ctx, pairs: batch.map((b) => ({ key: b.key, value: b.value! })) },
+              { deadlineMs: ms },
+            ),
+          );
+          for (const b of batch) b.resolve(undefined);
+        } else {
+          const res = await this.run(batch[0]!.key, 'read', (client, ctx, ms) =>
+            client.call(
+              NoKVService.RawBatchGet,
+              { context: ctx, keys: batch.map((b) => b.key) },
+              { deadlineMs: ms },
+            ),
+          );
+          const values = res.values ?? [];
+          batch.forEach((b, i) => {
+            const v = values[i];
+            b.resolve(!v || v.notFound ? undefined : Buffer.from(v.value ?? new Uint8Array(0)));
+          });
+        }
+      } catch (err) {
+        for (const b of batch) b.reject(err as Error);
+      }
+    }
+    q.inFlight--;
   }
 
   async delete(key: Uint8Array | string): Promise<void> {

@@ -43,6 +43,8 @@ export const MAX_VALUE_BYTES = 8 * 1024 * 1024;
 /** Largest request message accepted on the KV and admin services. */
 export const MAX_REQUEST_BYTES = MAX_VALUE_BYTES + 1024 * 1024;
 export const DEFAULT_SCAN_LIMIT = 256;
+/** Most keys one batch RPC may carry. */
+export const MAX_BATCH_KEYS = 4096;
 export const MAX_SCAN_LIMIT = 10_000;
 
 type Ctx = nokv.kv.v1.Context.$Properties | null | undefined;
@@ -224,6 +226,39 @@ export function kvService(store: Store): ServiceEntry {
           withRegionError(async () => {
             await store.write(context(req.context), [{ op: 'delete', key: key(req.key) }], remainingMs(call));
             return {};
+          }),
+        opts,
+      ),
+      RawBatchPut: unaryHandler(
+        NoKVService.RawBatchPut,
+        (req, call) =>
+          withRegionError(async () => {
+            const pairs = req.pairs ?? [];
+            if (pairs.length === 0) throw invalid('a batch put needs at least one pair');
+            if (pairs.length > MAX_BATCH_KEYS)
+              throw invalid(`${pairs.length} pairs exceed the limit of ${MAX_BATCH_KEYS}`);
+            const requests = pairs.map((p, i) => {
+              const value = p.value ?? new Uint8Array(0);
+              if (value.length > MAX_VALUE_BYTES) {
+                throw invalid(`pairs[${i}].value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+              }
+              return { op: 'put' as const, key: key(p.key, `pairs[${i}].key`), value };
+            });
+            await store.write(context(req.context), requests, remainingMs(call));
+            return {};
+          }),
+        opts,
+      ),
+      RawBatchGet: unaryHandler(
+        NoKVService.RawBatchGet,
+        (req, call) =>
+          withRegionError(async () => {
+            const keys = (req.keys ?? []).map((k, i) => key(k, `keys[${i}]`));
+            if (keys.length === 0) throw invalid('a batch get needs at least one key');
+            if (keys.length > MAX_BATCH_KEYS)
+              throw invalid(`${keys.length} keys exceed the limit of ${MAX_BATCH_KEYS}`);
+            const values = await store.batchGet(context(req.context), keys, remainingMs(call));
+            return { values: values.map((v) => (v === undefined ? { notFound: true } : { value: v })) };
           }),
         opts,
       ),

@@ -48,6 +48,15 @@ describe('replicated regions', () => {
       }
       return true;
     });
+    // Concurrent puts to a region are coalesced: far fewer proposals than puts, all applied.
+    const leader1 = await c.waitForLeader(1n);
+    const before = (c.store(leader1.storeId).stats().events as Record<string, number>).proposals ?? 0;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => client.put(`burst-${i}`, `${i}`)));
+    const proposals =
+      ((c.store(leader1.storeId).stats().events as Record<string, number>).proposals ?? 0) - before;
+    expect(proposals).toBeLessThan(50);
+    const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => client.get(`burst-${i}`)));
+    expect(burst.map((v) => v?.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `${i}`));
     const rows = await client.scan('key-1', 'key-2', 100);
     expect(rows.map((r) => r.key.toString())).toEqual([
       'key-1',
@@ -283,6 +292,15 @@ describe('replicated regions', () => {
         const e = await raw.call(NoKVService.RawPut, req, { deadlineMs: 5000 }).catch((x: unknown) => x);
         expect(e).toBeInstanceOf(RpcError);
         expect((e as RpcError).status).toBe(GrpcStatus.INVALID_ARGUMENT);
+      }
+      for (const bad of [
+        { context: ctx, pairs: [] },
+        { context: ctx, pairs: [{ key: Buffer.alloc(0), value: Buffer.from('1') }] },
+      ]) {
+        const e2 = await raw
+          .call(NoKVService.RawBatchPut, bad, { deadlineMs: 5000 })
+          .catch((x: unknown) => x);
+        expect((e2 as RpcError).status).toBe(GrpcStatus.INVALID_ARGUMENT);
       }
       const e = await admin
         .call(RaftAdminService.TransferLeader, {}, { deadlineMs: 2000 })

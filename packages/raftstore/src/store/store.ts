@@ -255,6 +255,20 @@ export class Store {
     return value;
   }
 
+  /** Several keys of one region behind one read barrier. */
+  async batchGet(
+    ctx: RequestContext,
+    keys: readonly Uint8Array[],
+    deadlineMs?: number,
+  ): Promise<(Buffer | undefined)[]> {
+    const peer = this.leaderFor(ctx, keys);
+    const started = performance.now();
+    await this.withTimeout(peer.readBarrier(), deadlineMs, 'read');
+    const values = await Promise.all(keys.map((k) => readValue(this.db, k)));
+    this.metrics.commandSeconds.observe({ kind: 'read' }, (performance.now() - started) / 1000);
+    return values;
+  }
+
   async scan(
     ctx: RequestContext,
     start: Uint8Array,
