@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '@nokv/engine';
 import { serve } from '@nokv/node';
+import { freeLoopbackPort } from '@nokv/server-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from './main.js';
 import type { Output } from './output.js';
@@ -60,14 +60,6 @@ function singleStoreConfig(): string {
     }),
   );
   return config;
-}
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A local HTTP server answering `/stats` with `payload` (and 404 elsewhere). */
@@ -201,7 +193,7 @@ describe('nokv stats --url', () => {
   });
 
   it('unreachable, non-stats and malformed URLs are clear errors', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     let r = await run(['stats', '--url', `http://127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
     expect(r.err).toBe(`error: cannot reach http://127.0.0.1:${port}/stats: ECONNREFUSED\n`);

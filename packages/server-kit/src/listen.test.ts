@@ -1,6 +1,7 @@
+import { createServer as createNetServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
-import { bindGrpc, shutdownGrpc } from './listen.js';
+import { bindGrpc, freeLoopbackPort, shutdownGrpc } from './listen.js';
 
 const servers: grpc.Server[] = [];
 afterEach(() => {
@@ -81,4 +82,15 @@ it('cancels calls still running after the grace period, with a warning', async (
   } finally {
     client.close();
   }
+});
+
+it('freeLoopbackPort returns a port a server can then bind', async () => {
+  const port = await freeLoopbackPort();
+  expect(port).toBeGreaterThan(0);
+  const srv = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => resolve());
+  });
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
 });

@@ -1,3 +1,4 @@
+import { createServer as createNetServer } from 'node:net';
 /**
  * Binding and closing the gRPC and HTTP listeners. Listen failures are turned into the caller's
  * error type by `makeError` (each server keeps its own error class and codes).
@@ -69,6 +70,24 @@ export function shutdownGrpc(
     server.tryShutdown(() => {
       clearTimeout(timer);
       resolve();
+    });
+  });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). For tests and benchmarks
+ * that must write addresses into a topology file before the servers start; a race with another
+ * process taking the port is possible but rare.
+ */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
     });
   });
 }

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RegionMeta, RegionState } from '@nokv/proto';
 import { RawClient } from '@nokv/raftstore';
+import { freeLoopbackPort } from '@nokv/server-kit';
 
 // A cluster of real `nokv serve` processes on loopback: a topology file with free ports, one child
 // process per store, readiness by /healthz, leaders found through /stats. Children can be killed
@@ -37,19 +38,6 @@ interface Child {
   output: string[];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export class ProcessCluster {
   private readonly children = new Map<number, Child>();
   private coordinator: { port: number; workdir: string; proc?: ChildProcess; output: string[] } | undefined;
@@ -70,14 +58,14 @@ export class ProcessCluster {
     for (let id = 1; id <= n; id++) {
       c.children.set(id, {
         id,
-        port: await freePort(),
-        httpPort: await freePort(),
+        port: await freeLoopbackPort(),
+        httpPort: await freeLoopbackPort(),
         workdir: join(root, `store-${id}`),
         output: [],
       });
     }
     if (options.withCoordinator) {
-      c.coordinator = { port: await freePort(), workdir: join(root, 'coordinator'), output: [] };
+      c.coordinator = { port: await freeLoopbackPort(), workdir: join(root, 'coordinator'), output: [] };
     }
     await writeFile(c.configPath, JSON.stringify(c.topology(), null, 2));
     try {

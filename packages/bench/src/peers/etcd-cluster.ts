@@ -1,22 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '@nokv/server-kit';
 
 // Three etcd members on loopback, started and stopped by the benchmark (Debian's etcd-server).
 // etcd fsyncs its WAL before acknowledging a write and serves linearizable reads by default: the
 // same durability and read guarantee as the NoKV cluster it is compared with.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 export function etcdAvailable(): string | undefined {
   const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
@@ -33,7 +23,7 @@ export async function startEtcdCluster(members = 3): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'nokv-bench-etcd-'));
   const nodes: { name: string; peer: number; client: number; proc?: ChildProcess }[] = [];
   for (let i = 1; i <= members; i++)
-    nodes.push({ name: `e${i}`, peer: await freePort(), client: await freePort() });
+    nodes.push({ name: `e${i}`, peer: await freeLoopbackPort(), client: await freeLoopbackPort() });
   const initialCluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(',');
   for (const n of nodes) {
     n.proc = spawn(

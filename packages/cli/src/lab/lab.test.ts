@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTopology, regionMetas, storeAddressResolver } from '@nokv/config';
 import { RawClient } from '@nokv/raftstore';
+import { freeLoopbackPort } from '@nokv/server-kit';
 import { afterEach, expect, test } from 'vitest';
 import { LabError, labClean, labDown, labUp } from './supervisor.js';
 
@@ -18,16 +18,6 @@ afterEach(async () => {
   root = undefined;
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 test('lab up starts every store, serves reads and writes, stops cleanly and comes back with its data', {
   timeout: 120_000,
 }, async () => {
@@ -36,8 +26,8 @@ test('lab up starts every store, serves reads and writes, stops cleanly and come
   for (let id = 1; id <= 3; id++) {
     stores.push({
       id,
-      addr: `127.0.0.1:${await freePort()}`,
-      httpAddr: `127.0.0.1:${await freePort()}`,
+      addr: `127.0.0.1:${await freeLoopbackPort()}`,
+      httpAddr: `127.0.0.1:${await freeLoopbackPort()}`,
       workdir: `./data/store-${id}`,
     });
   }

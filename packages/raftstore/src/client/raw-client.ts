@@ -144,7 +144,7 @@ export class RawClient {
       const batch = q.items.splice(0, MAX_BATCH);
       try {
         if (kind === 'put') {
-          await this.run(batch[0]!.key, 'write', (client, ctx, ms) =>
+          await this.regionCall(batch[0]!.key, 'write', (client, ctx, ms) =>
             client.call(
               NoKVService.RawBatchPut,
               { context: ctx, pairs: batch.map((b) => ({ key: b.key, value: b.value! })) },
@@ -153,7 +153,7 @@ export class RawClient {
           );
           for (const b of batch) b.resolve(undefined);
         } else {
-          const res = await this.run(batch[0]!.key, 'read', (client, ctx, ms) =>
+          const res = await this.regionCall(batch[0]!.key, 'read', (client, ctx, ms) =>
             client.call(
               NoKVService.RawBatchGet,
               { context: ctx, keys: batch.map((b) => b.key) },
@@ -175,7 +175,7 @@ export class RawClient {
 
   async delete(key: Uint8Array | string): Promise<void> {
     const k = bytes(key);
-    await this.run(k, 'write', (client, ctx, ms) =>
+    await this.regionCall(k, 'write', (client, ctx, ms) =>
       client.call(NoKVService.RawDelete, { context: ctx, key: k }, { deadlineMs: ms }),
     );
   }
@@ -191,7 +191,7 @@ export class RawClient {
     const to = Buffer.from(bytes(end));
     while (out.length < limit) {
       const region = await this.locateAsync(from);
-      const res = await this.run(from, 'read', (client, ctx, ms) =>
+      const res = await this.regionCall(from, 'read', (client, ctx, ms) =>
         client.call(
           NoKVService.RawScan,
           { context: ctx, startKey: from, endKey: to, limit: limit - out.length },
@@ -250,19 +250,7 @@ export class RawClient {
    * until the deadline (the building block of every operation, transactional ones included).
    * `kind: 'write'` never retries once the request may have taken effect.
    */
-  regionCall<R extends { regionError?: RegionErrorWire | null }>(
-    key: Uint8Array,
-    kind: 'read' | 'write',
-    call: (
-      client: RpcClient<typeof NoKVService>,
-      ctx: nokv.kv.v1.Context.$Properties,
-      ms: number,
-    ) => Promise<R>,
-  ): Promise<R> {
-    return this.run(key, kind, call);
-  }
-
-  private async run<R extends { regionError?: RegionErrorWire | null }>(
+  async regionCall<R extends { regionError?: RegionErrorWire | null }>(
     key: Uint8Array,
     kind: 'read' | 'write',
     call: (

@@ -27,7 +27,7 @@ import {
 } from './command.js';
 import { RegionError, StoreError } from './errors.js';
 import type { StoreLogger } from './logger.js';
-import { runTxnCommand, txnLatchKeys } from './txn-apply.js';
+import { runTxnCommand } from './txn-apply.js';
 
 /** What a peer needs from the store that hosts it. */
 export interface PeerHost {
@@ -617,7 +617,9 @@ export class Peer {
           if (refusal) outcomes.push({ index: e.index, term: e.term, error: refusal });
           else if (cmd.txn) {
             if (writes.length > 0 && prev) await flush(writes, prev.index, prev.term);
-            const release = await this.host.latches.acquire(txnLatchKeys(cmd.txn));
+            // Latches on the keys the command must own; a range resolve (no keys listed) reads the
+            // lock family over the region's range, which this region alone applies, in log order.
+            const release = await this.host.latches.acquire(keys);
             try {
               const result = await runTxnCommand(this.host.db, cmd.txn);
               if (result.writes.length > 0) await flush(result.writes, e.index, e.term);

@@ -245,14 +245,7 @@ export class Store {
   }
 
   async get(ctx: RequestContext, key: Uint8Array, deadlineMs?: number): Promise<Buffer | undefined> {
-    const peer = this.leaderFor(ctx, [key]);
-    const started = performance.now();
-    await this.withTimeout(peer.readBarrier(), deadlineMs, 'read');
-    // The region may have changed while waiting (a membership change does not move keys; a
-    // leadership change does not matter once the barrier passed).
-    const value = await readValue(this.db, key);
-    this.metrics.commandSeconds.observe({ kind: 'read' }, (performance.now() - started) / 1000);
-    return value;
+    return (await this.batchGet(ctx, [key], deadlineMs))[0];
   }
 
   /** Several keys of one region behind one read barrier. */
@@ -279,11 +272,7 @@ export class Store {
     const peer = this.leaderFor(ctx, [start]);
     const started = performance.now();
     await this.withTimeout(peer.readBarrier(), deadlineMs, 'scan');
-    const region = peer.region;
-    // Clamp to the region: [max(start, region.start), min(end, region.end)).
-    const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
-    let hi = region.endKey;
-    if (end.length > 0 && (hi.length === 0 || Buffer.compare(end, hi) < 0)) hi = end;
+    const { lo, hi } = clampToRegion(start, end, peer.region);
     const rows = await scanValues(this.db, lo, hi, limit);
     this.metrics.commandSeconds.observe({ kind: 'scan' }, (performance.now() - started) / 1000);
     return rows;
@@ -353,10 +342,7 @@ export class Store {
     const peer = this.leaderFor(ctx, [start]);
     const started = performance.now();
     await this.withTimeout(peer.readBarrier(), deadlineMs, 'scan');
-    const region = peer.region;
-    const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
-    let hi = region.endKey;
-    if (end.length > 0 && (hi.length === 0 || Buffer.compare(end, hi) < 0)) hi = end;
+    const { lo, hi } = clampToRegion(start, end, peer.region);
     const ts = version === 0n ? MAX_TS : version;
     const result = await mvccScan(
       this.db,
@@ -620,6 +606,18 @@ export class Store {
       );
     });
   }
+}
+
+/** [start, end) ∩ the region's range (empty end = +inf on both sides). */
+function clampToRegion(
+  start: Uint8Array,
+  end: Uint8Array,
+  region: RegionMeta,
+): { lo: Uint8Array; hi: Uint8Array } {
+  const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
+  let hi = region.endKey;
+  if (end.length > 0 && (hi.length === 0 || Buffer.compare(end, hi) < 0)) hi = end;
+  return { lo, hi };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

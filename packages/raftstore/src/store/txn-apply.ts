@@ -26,21 +26,4 @@ export function runTxnCommand(db: TxnDb, cmd: TxnCommand): Promise<TxnCommandRes
   }
 }
 
-/** The keys whose latches a command holds while it runs: every key it reads or writes. */
-export function txnLatchKeys(cmd: TxnCommand): Uint8Array[] {
-  switch (cmd.type) {
-    case 'prewrite':
-      return cmd.req.mutations.map((m) => m.key);
-    case 'commit':
-    case 'batchRollback':
-      return [...cmd.req.keys];
-    case 'resolveLock':
-      // A range resolve reads the lock family over the range: take no per-key latch for unlisted
-      // keys (regions apply their own range in log order; the range's keys belong to this region).
-      return [...(cmd.req.keys ?? [])];
-    case 'checkTxnStatus':
-      return [cmd.req.primaryKey];
-  }
-}
-
 export type { InternalWrite };

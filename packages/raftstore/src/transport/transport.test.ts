@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { crc32c } from '@node-rs/crc32';
 import {
@@ -12,6 +11,7 @@ import {
   raftMessageToWire,
   uint64ToWire,
 } from '@nokv/proto';
+import { freeLoopbackPort } from '@nokv/server-kit';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, grpcServerOptions, RpcError, rawDeserialize, rawSerialize } from '../grpc/index.js';
@@ -123,14 +123,6 @@ function newTransport(addresses: Map<bigint, string>, opts: Partial<RaftTranspor
   return { t, registry };
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
 async function waitFor(cond: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!cond()) {
@@ -203,7 +195,7 @@ describe('RaftTransport messages', () => {
   });
 
   it('drops with onUnreachable when the queue is full', async () => {
-    const port = await freePort(); // nothing listens: messages wait in the queue
+    const port = await freeLoopbackPort(); // nothing listens: messages wait in the queue
     const { t, registry } = newTransport(new Map([[2n, `127.0.0.1:${port}`]]), {
       maxQueueMessages: 10,
       unreachableAfterMs: 60_000,
@@ -221,7 +213,7 @@ describe('RaftTransport messages', () => {
   });
 
   it('drops queued messages with onUnreachable once the store has been unreachable for a while', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const { t, registry } = newTransport(new Map([[2n, `127.0.0.1:${port}`]]), { unreachableAfterMs: 150 });
     const unreachable: RaftMessage[] = [];
     t.onUnreachable = (m) => unreachable.push(m);
@@ -402,7 +394,7 @@ describe('RaftTransport snapshots', () => {
 
   it('limits concurrent snapshots and reports failures', async () => {
     const rx = await startReceiver(0, { snapshotDelayMs: 60 });
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const { t, registry } = newTransport(
       new Map([
         [2n, rx.address],
