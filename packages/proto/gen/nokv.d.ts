@@ -318,7 +318,9 @@ export namespace nokv {
                 REGION_STATE_NEW = 1,
                 REGION_STATE_RUNNING = 2,
                 REGION_STATE_REMOVING = 3,
-                REGION_STATE_TOMBSTONE = 4
+                REGION_STATE_TOMBSTONE = 4,
+                REGION_STATE_MERGING = 5,
+                REGION_STATE_PENDING = 6
             }
 
             interface IRegionMeta extends nokv.meta.v1.RegionMeta.$Properties {
@@ -1864,6 +1866,105 @@ export namespace nokv {
                 );
             }
 
+            interface ISplitCmd extends nokv.cmd.v1.SplitCmd.$Properties {
+            }
+
+            class SplitCmd {
+                constructor(properties?: nokv.cmd.v1.SplitCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                splitKey: Uint8Array;
+                newRegionId: Long;
+                newPeerIds: Long[];
+                static encode(message: nokv.cmd.v1.SplitCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.SplitCmd & nokv.cmd.v1.SplitCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SplitCmd {
+                interface $Properties {
+                    splitKey?: (Uint8Array|null);
+                    newRegionId?: (Long|null);
+                    newPeerIds?: (Long[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.SplitCmd.$Properties;
+            }
+
+            interface IPrepareMergeCmd extends nokv.cmd.v1.PrepareMergeCmd.$Properties {
+            }
+
+            class PrepareMergeCmd {
+                constructor(properties?: nokv.cmd.v1.PrepareMergeCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                targetRegionId: Long;
+                static encode(message: nokv.cmd.v1.PrepareMergeCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.PrepareMergeCmd & nokv.cmd.v1.PrepareMergeCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PrepareMergeCmd {
+                interface $Properties {
+                    targetRegionId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.PrepareMergeCmd.$Properties;
+            }
+
+            interface ICommitMergeCmd extends nokv.cmd.v1.CommitMergeCmd.$Properties {
+            }
+
+            class CommitMergeCmd {
+                constructor(properties?: nokv.cmd.v1.CommitMergeCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                sourcePrepareIndex: Long;
+                static encode(message: nokv.cmd.v1.CommitMergeCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.CommitMergeCmd & nokv.cmd.v1.CommitMergeCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CommitMergeCmd {
+                interface $Properties {
+                    source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    sourcePrepareIndex?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.cmd.v1.CommitMergeCmd.$Properties;
+            }
+
+            interface IAdminCmd extends nokv.cmd.v1.AdminCmd.$Properties {
+            }
+
+            class AdminCmd {
+                constructor(properties?: nokv.cmd.v1.AdminCmd.$Properties);
+                $unknowns?: Uint8Array[];
+                split?: (nokv.cmd.v1.SplitCmd.$Properties|null);
+                prepareMerge?: (nokv.cmd.v1.PrepareMergeCmd.$Properties|null);
+                commitMerge?: (nokv.cmd.v1.CommitMergeCmd.$Properties|null);
+                cmd?: ("split"|"prepareMerge"|"commitMerge");
+                static encode(message: nokv.cmd.v1.AdminCmd.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.AdminCmd & nokv.cmd.v1.AdminCmd.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace AdminCmd {
+                interface $Properties {
+                    split?: (nokv.cmd.v1.SplitCmd.$Properties|null);
+                    prepareMerge?: (nokv.cmd.v1.PrepareMergeCmd.$Properties|null);
+                    commitMerge?: (nokv.cmd.v1.CommitMergeCmd.$Properties|null);
+                    cmd?: ("split"|"prepareMerge"|"commitMerge");
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  split?: nokv.cmd.v1.SplitCmd.$Shape|null;
+                  prepareMerge?: nokv.cmd.v1.PrepareMergeCmd.$Shape|null;
+                  commitMerge?: nokv.cmd.v1.CommitMergeCmd.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                } & (
+                  ({ cmd?: undefined; split?: null; prepareMerge?: null; commitMerge?: null }|{ cmd?: "split"; split: nokv.cmd.v1.SplitCmd.$Shape; prepareMerge?: null; commitMerge?: null }|{ cmd?: "prepareMerge"; split?: null; prepareMerge: nokv.cmd.v1.PrepareMergeCmd.$Shape; commitMerge?: null }|{ cmd?: "commitMerge"; split?: null; prepareMerge?: null; commitMerge: nokv.cmd.v1.CommitMergeCmd.$Shape })
+                );
+            }
+
             interface IRaftCmdRequest extends nokv.cmd.v1.RaftCmdRequest.$Properties {
             }
 
@@ -1872,6 +1973,7 @@ export namespace nokv {
                 $unknowns?: Uint8Array[];
                 header?: (nokv.cmd.v1.CmdHeader.$Properties|null);
                 requests: nokv.cmd.v1.Request.$Properties[];
+                admin?: (nokv.cmd.v1.AdminCmd.$Properties|null);
                 static encode(message: nokv.cmd.v1.RaftCmdRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.cmd.v1.RaftCmdRequest & nokv.cmd.v1.RaftCmdRequest.$Shape;
                 static getTypeUrl(prefix?: string): string;
@@ -1881,11 +1983,13 @@ export namespace nokv {
                 interface $Properties {
                     header?: (nokv.cmd.v1.CmdHeader.$Properties|null);
                     requests?: (nokv.cmd.v1.Request.$Properties[]|null);
+                    admin?: (nokv.cmd.v1.AdminCmd.$Properties|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = {
                   header?: nokv.cmd.v1.CmdHeader.$Shape|null;
                   requests?: nokv.cmd.v1.Request.$Shape[]|null;
+                  admin?: nokv.cmd.v1.AdminCmd.$Shape|null;
                   $unknowns?: Uint8Array[];
                 };
             }
@@ -2242,6 +2346,495 @@ export namespace nokv {
                   $unknowns?: Uint8Array[];
                 };
             }
+
+            interface IRegionRuntimeStatusRequest extends nokv.admin.v1.RegionRuntimeStatusRequest.$Properties {
+            }
+
+            class RegionRuntimeStatusRequest {
+                constructor(properties?: nokv.admin.v1.RegionRuntimeStatusRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                static encode(message: nokv.admin.v1.RegionRuntimeStatusRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RegionRuntimeStatusRequest & nokv.admin.v1.RegionRuntimeStatusRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionRuntimeStatusRequest {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.RegionRuntimeStatusRequest.$Properties;
+            }
+
+            interface IRegionRuntimeStatusResponse extends nokv.admin.v1.RegionRuntimeStatusResponse.$Properties {
+            }
+
+            class RegionRuntimeStatusResponse {
+                constructor(properties?: nokv.admin.v1.RegionRuntimeStatusResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                known: boolean;
+                hosted: boolean;
+                localPeerId: Long;
+                leaderPeerId: Long;
+                leader: boolean;
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                appliedIndex: Long;
+                appliedTerm: Long;
+                member: boolean;
+                tombstone: boolean;
+                static encode(message: nokv.admin.v1.RegionRuntimeStatusResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RegionRuntimeStatusResponse & nokv.admin.v1.RegionRuntimeStatusResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionRuntimeStatusResponse {
+                interface $Properties {
+                    known?: (boolean|null);
+                    hosted?: (boolean|null);
+                    localPeerId?: (Long|null);
+                    leaderPeerId?: (Long|null);
+                    leader?: (boolean|null);
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    appliedIndex?: (Long|null);
+                    appliedTerm?: (Long|null);
+                    member?: (boolean|null);
+                    tombstone?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.RegionRuntimeStatusResponse.$Properties;
+            }
+
+            interface IAddPeerRequest extends nokv.admin.v1.AddPeerRequest.$Properties {
+            }
+
+            class AddPeerRequest {
+                constructor(properties?: nokv.admin.v1.AddPeerRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                storeId: Long;
+                peerId: Long;
+                targetAddr: string;
+                learner: boolean;
+                static encode(message: nokv.admin.v1.AddPeerRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.AddPeerRequest & nokv.admin.v1.AddPeerRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace AddPeerRequest {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    storeId?: (Long|null);
+                    peerId?: (Long|null);
+                    targetAddr?: (string|null);
+                    learner?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.AddPeerRequest.$Properties;
+            }
+
+            interface IAddPeerResponse extends nokv.admin.v1.AddPeerResponse.$Properties {
+            }
+
+            class AddPeerResponse {
+                constructor(properties?: nokv.admin.v1.AddPeerResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                snapshotBytes: Long;
+                static encode(message: nokv.admin.v1.AddPeerResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.AddPeerResponse & nokv.admin.v1.AddPeerResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace AddPeerResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    snapshotBytes?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  snapshotBytes?: Long|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IRemovePeerRequest extends nokv.admin.v1.RemovePeerRequest.$Properties {
+            }
+
+            class RemovePeerRequest {
+                constructor(properties?: nokv.admin.v1.RemovePeerRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                peerId: Long;
+                static encode(message: nokv.admin.v1.RemovePeerRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RemovePeerRequest & nokv.admin.v1.RemovePeerRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RemovePeerRequest {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    peerId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.RemovePeerRequest.$Properties;
+            }
+
+            interface IRemovePeerResponse extends nokv.admin.v1.RemovePeerResponse.$Properties {
+            }
+
+            class RemovePeerResponse {
+                constructor(properties?: nokv.admin.v1.RemovePeerResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                static encode(message: nokv.admin.v1.RemovePeerResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RemovePeerResponse & nokv.admin.v1.RemovePeerResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RemovePeerResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IExportRegionSnapshotRequest extends nokv.admin.v1.ExportRegionSnapshotRequest.$Properties {
+            }
+
+            class ExportRegionSnapshotRequest {
+                constructor(properties?: nokv.admin.v1.ExportRegionSnapshotRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                static encode(message: nokv.admin.v1.ExportRegionSnapshotRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.ExportRegionSnapshotRequest & nokv.admin.v1.ExportRegionSnapshotRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ExportRegionSnapshotRequest {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.ExportRegionSnapshotRequest.$Properties;
+            }
+
+            interface IRegionSnapshotHeader extends nokv.admin.v1.RegionSnapshotHeader.$Properties {
+            }
+
+            class RegionSnapshotHeader {
+                constructor(properties?: nokv.admin.v1.RegionSnapshotHeader.$Properties);
+                $unknowns?: Uint8Array[];
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                appliedIndex: Long;
+                appliedTerm: Long;
+                totalBytes: Long;
+                sha256: Uint8Array;
+                peerId: Long;
+                static encode(message: nokv.admin.v1.RegionSnapshotHeader.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RegionSnapshotHeader & nokv.admin.v1.RegionSnapshotHeader.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionSnapshotHeader {
+                interface $Properties {
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    appliedIndex?: (Long|null);
+                    appliedTerm?: (Long|null);
+                    totalBytes?: (Long|null);
+                    sha256?: (Uint8Array|null);
+                    peerId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.RegionSnapshotHeader.$Properties;
+            }
+
+            interface IRegionSnapshotChunk extends nokv.admin.v1.RegionSnapshotChunk.$Properties {
+            }
+
+            class RegionSnapshotChunk {
+                constructor(properties?: nokv.admin.v1.RegionSnapshotChunk.$Properties);
+                $unknowns?: Uint8Array[];
+                header?: (nokv.admin.v1.RegionSnapshotHeader.$Properties|null);
+                data: Uint8Array;
+                static encode(message: nokv.admin.v1.RegionSnapshotChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.RegionSnapshotChunk & nokv.admin.v1.RegionSnapshotChunk.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionSnapshotChunk {
+                interface $Properties {
+                    header?: (nokv.admin.v1.RegionSnapshotHeader.$Properties|null);
+                    data?: (Uint8Array|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.RegionSnapshotChunk.$Properties;
+            }
+
+            interface IImportRegionSnapshotResponse extends nokv.admin.v1.ImportRegionSnapshotResponse.$Properties {
+            }
+
+            class ImportRegionSnapshotResponse {
+                constructor(properties?: nokv.admin.v1.ImportRegionSnapshotResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                bytes: Long;
+                static encode(message: nokv.admin.v1.ImportRegionSnapshotResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.ImportRegionSnapshotResponse & nokv.admin.v1.ImportRegionSnapshotResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ImportRegionSnapshotResponse {
+                interface $Properties {
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    bytes?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.ImportRegionSnapshotResponse.$Properties;
+            }
+
+            interface ISplitRegionRequest extends nokv.admin.v1.SplitRegionRequest.$Properties {
+            }
+
+            class SplitRegionRequest {
+                constructor(properties?: nokv.admin.v1.SplitRegionRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                splitKey: Uint8Array;
+                newRegionId: Long;
+                newPeerIds: Long[];
+                static encode(message: nokv.admin.v1.SplitRegionRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SplitRegionRequest & nokv.admin.v1.SplitRegionRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SplitRegionRequest {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    splitKey?: (Uint8Array|null);
+                    newRegionId?: (Long|null);
+                    newPeerIds?: (Long[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SplitRegionRequest.$Properties;
+            }
+
+            interface ISplitRegionResponse extends nokv.admin.v1.SplitRegionResponse.$Properties {
+            }
+
+            class SplitRegionResponse {
+                constructor(properties?: nokv.admin.v1.SplitRegionResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                left?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                right?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                static encode(message: nokv.admin.v1.SplitRegionResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SplitRegionResponse & nokv.admin.v1.SplitRegionResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SplitRegionResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    left?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    right?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  left?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  right?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface IPrepareMergeRequest extends nokv.admin.v1.PrepareMergeRequest.$Properties {
+            }
+
+            class PrepareMergeRequest {
+                constructor(properties?: nokv.admin.v1.PrepareMergeRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                sourceRegionId: Long;
+                targetRegionId: Long;
+                static encode(message: nokv.admin.v1.PrepareMergeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.PrepareMergeRequest & nokv.admin.v1.PrepareMergeRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PrepareMergeRequest {
+                interface $Properties {
+                    sourceRegionId?: (Long|null);
+                    targetRegionId?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.PrepareMergeRequest.$Properties;
+            }
+
+            interface IPrepareMergeResponse extends nokv.admin.v1.PrepareMergeResponse.$Properties {
+            }
+
+            class PrepareMergeResponse {
+                constructor(properties?: nokv.admin.v1.PrepareMergeResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                prepareIndex: Long;
+                static encode(message: nokv.admin.v1.PrepareMergeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.PrepareMergeResponse & nokv.admin.v1.PrepareMergeResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PrepareMergeResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    prepareIndex?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  source?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  prepareIndex?: Long|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface ICommitMergeRequest extends nokv.admin.v1.CommitMergeRequest.$Properties {
+            }
+
+            class CommitMergeRequest {
+                constructor(properties?: nokv.admin.v1.CommitMergeRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                targetRegionId: Long;
+                source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                sourcePrepareIndex: Long;
+                static encode(message: nokv.admin.v1.CommitMergeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.CommitMergeRequest & nokv.admin.v1.CommitMergeRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CommitMergeRequest {
+                interface $Properties {
+                    targetRegionId?: (Long|null);
+                    source?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    sourcePrepareIndex?: (Long|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.CommitMergeRequest.$Properties;
+            }
+
+            interface ICommitMergeResponse extends nokv.admin.v1.CommitMergeResponse.$Properties {
+            }
+
+            class CommitMergeResponse {
+                constructor(properties?: nokv.admin.v1.CommitMergeResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                static encode(message: nokv.admin.v1.CommitMergeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.CommitMergeResponse & nokv.admin.v1.CommitMergeResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CommitMergeResponse {
+                interface $Properties {
+                    regionError?: (nokv.errors.v1.RegionError.$Properties|null);
+                    region?: (nokv.meta.v1.RegionMeta.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = {
+                  regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                  region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                  $unknowns?: Uint8Array[];
+                };
+            }
+
+            interface ISnapshotTransfer extends nokv.admin.v1.SnapshotTransfer.$Properties {
+            }
+
+            class SnapshotTransfer {
+                constructor(properties?: nokv.admin.v1.SnapshotTransfer.$Properties);
+                $unknowns?: Uint8Array[];
+                regionId: Long;
+                direction: string;
+                peerStoreId: Long;
+                stage: string;
+                bytesDone: Long;
+                bytesTotal: Long;
+                startedUnixMs: Long;
+                finishedUnixMs: Long;
+                error: string;
+                kind: string;
+                static encode(message: nokv.admin.v1.SnapshotTransfer.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SnapshotTransfer & nokv.admin.v1.SnapshotTransfer.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SnapshotTransfer {
+                interface $Properties {
+                    regionId?: (Long|null);
+                    direction?: (string|null);
+                    peerStoreId?: (Long|null);
+                    stage?: (string|null);
+                    bytesDone?: (Long|null);
+                    bytesTotal?: (Long|null);
+                    startedUnixMs?: (Long|null);
+                    finishedUnixMs?: (Long|null);
+                    error?: (string|null);
+                    kind?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SnapshotTransfer.$Properties;
+            }
+
+            interface ISnapshotProgressRequest extends nokv.admin.v1.SnapshotProgressRequest.$Properties {
+            }
+
+            class SnapshotProgressRequest {
+                constructor(properties?: nokv.admin.v1.SnapshotProgressRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                static encode(message: nokv.admin.v1.SnapshotProgressRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SnapshotProgressRequest & nokv.admin.v1.SnapshotProgressRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SnapshotProgressRequest {
+                interface $Properties {
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SnapshotProgressRequest.$Properties;
+            }
+
+            interface ISnapshotProgressResponse extends nokv.admin.v1.SnapshotProgressResponse.$Properties {
+            }
+
+            class SnapshotProgressResponse {
+                constructor(properties?: nokv.admin.v1.SnapshotProgressResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                transfers: nokv.admin.v1.SnapshotTransfer.$Properties[];
+                static encode(message: nokv.admin.v1.SnapshotProgressResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SnapshotProgressResponse & nokv.admin.v1.SnapshotProgressResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SnapshotProgressResponse {
+                interface $Properties {
+                    transfers?: (nokv.admin.v1.SnapshotTransfer.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SnapshotProgressResponse.$Properties;
+            }
         }
     }
 
@@ -2560,6 +3153,46 @@ export namespace nokv {
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = nokv.coordinator.v1.RegionHeartbeatResponse.$Properties;
+            }
+
+            interface IRegionHeartbeatBatchRequest extends nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties {
+            }
+
+            class RegionHeartbeatBatchRequest {
+                constructor(properties?: nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                heartbeats: nokv.coordinator.v1.RegionHeartbeatRequest.$Properties[];
+                static encode(message: nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.coordinator.v1.RegionHeartbeatBatchRequest & nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionHeartbeatBatchRequest {
+                interface $Properties {
+                    heartbeats?: (nokv.coordinator.v1.RegionHeartbeatRequest.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties;
+            }
+
+            interface IRegionHeartbeatBatchResponse extends nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties {
+            }
+
+            class RegionHeartbeatBatchResponse {
+                constructor(properties?: nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                responses: nokv.coordinator.v1.RegionHeartbeatResponse.$Properties[];
+                static encode(message: nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.coordinator.v1.RegionHeartbeatBatchResponse & nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RegionHeartbeatBatchResponse {
+                interface $Properties {
+                    responses?: (nokv.coordinator.v1.RegionHeartbeatResponse.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties;
             }
 
             interface IRegionInfo extends nokv.coordinator.v1.RegionInfo.$Properties {

@@ -2264,6 +2264,8 @@ export const nokv = $root.nokv = (() => {
              * @property {number} REGION_STATE_RUNNING=2 REGION_STATE_RUNNING value
              * @property {number} REGION_STATE_REMOVING=3 REGION_STATE_REMOVING value
              * @property {number} REGION_STATE_TOMBSTONE=4 REGION_STATE_TOMBSTONE value
+             * @property {number} REGION_STATE_MERGING=5 REGION_STATE_MERGING value
+             * @property {number} REGION_STATE_PENDING=6 REGION_STATE_PENDING value
              */
             v1.RegionState = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -2272,6 +2274,8 @@ export const nokv = $root.nokv = (() => {
                 values[valuesById[2] = "REGION_STATE_RUNNING"] = 2;
                 values[valuesById[3] = "REGION_STATE_REMOVING"] = 3;
                 values[valuesById[4] = "REGION_STATE_TOMBSTONE"] = 4;
+                values[valuesById[5] = "REGION_STATE_MERGING"] = 5;
+                values[valuesById[6] = "REGION_STATE_PENDING"] = 6;
                 return values;
             })();
 
@@ -13701,6 +13705,725 @@ export const nokv = $root.nokv = (() => {
                 return Request;
             })();
 
+            v1.SplitCmd = (function() {
+
+                /**
+                 * Properties of a SplitCmd.
+                 * @typedef {Object} nokv.cmd.v1.SplitCmd.$Properties
+                 * @property {Uint8Array|null} [splitKey] SplitCmd splitKey
+                 * @property {Long|null} [newRegionId] SplitCmd newRegionId
+                 * @property {Array.<Long>|null} [newPeerIds] SplitCmd newPeerIds
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SplitCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface ISplitCmd
+                 * @augments nokv.cmd.v1.SplitCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.SplitCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SplitCmd.
+                 * @typedef {nokv.cmd.v1.SplitCmd.$Properties} nokv.cmd.v1.SplitCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new SplitCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a SplitCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.SplitCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SplitCmd = function (properties) {
+                    this.newPeerIds = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SplitCmd splitKey.
+                 * @member {Uint8Array} splitKey
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @instance
+                 */
+                SplitCmd.prototype.splitKey = $util.newBuffer([]);
+
+                /**
+                 * SplitCmd newRegionId.
+                 * @member {Long} newRegionId
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @instance
+                 */
+                SplitCmd.prototype.newRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SplitCmd newPeerIds.
+                 * @member {Array.<Long>} newPeerIds
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @instance
+                 */
+                SplitCmd.prototype.newPeerIds = $util.emptyArray;
+
+                /**
+                 * Encodes the specified SplitCmd message. Does not implicitly {@link nokv.cmd.v1.SplitCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @static
+                 * @param {nokv.cmd.v1.SplitCmd.$Properties} message SplitCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SplitCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.splitKey != null && $Object.hasOwnProperty.call(message, "splitKey") && message.splitKey.length)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.splitKey);
+                    if (message.newRegionId != null && $Object.hasOwnProperty.call(message, "newRegionId") && (typeof message.newRegionId === "object" ? message.newRegionId.low || message.newRegionId.high : message.newRegionId !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.newRegionId);
+                    if (message.newPeerIds != null && message.newPeerIds.length)
+                        writer.uint32(/* id 3, wireType 2 =*/26).uint64s(message.newPeerIds);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SplitCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.SplitCmd & nokv.cmd.v1.SplitCmd.$Shape} SplitCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SplitCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.SplitCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.splitKey = value;
+                                else
+                                    delete message.splitKey;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.newRegionId = value;
+                                else
+                                    delete message.newRegionId;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType === 2) {
+                                    if (!(message.newPeerIds && message.newPeerIds.length))
+                                        message.newPeerIds = [];
+                                    reader.uint64s(message.newPeerIds);
+                                    continue;
+                                }
+                                if (wireType !== 0)
+                                    break;
+                                if (!(message.newPeerIds && message.newPeerIds.length))
+                                    message.newPeerIds = [];
+                                message.newPeerIds.push(reader.uint64());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SplitCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.SplitCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SplitCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.SplitCmd";
+                };
+
+                return SplitCmd;
+            })();
+
+            v1.PrepareMergeCmd = (function() {
+
+                /**
+                 * Properties of a PrepareMergeCmd.
+                 * @typedef {Object} nokv.cmd.v1.PrepareMergeCmd.$Properties
+                 * @property {Long|null} [targetRegionId] PrepareMergeCmd targetRegionId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a PrepareMergeCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface IPrepareMergeCmd
+                 * @augments nokv.cmd.v1.PrepareMergeCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.PrepareMergeCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a PrepareMergeCmd.
+                 * @typedef {nokv.cmd.v1.PrepareMergeCmd.$Properties} nokv.cmd.v1.PrepareMergeCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new PrepareMergeCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a PrepareMergeCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.PrepareMergeCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const PrepareMergeCmd = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * PrepareMergeCmd targetRegionId.
+                 * @member {Long} targetRegionId
+                 * @memberof nokv.cmd.v1.PrepareMergeCmd
+                 * @instance
+                 */
+                PrepareMergeCmd.prototype.targetRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified PrepareMergeCmd message. Does not implicitly {@link nokv.cmd.v1.PrepareMergeCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.PrepareMergeCmd
+                 * @static
+                 * @param {nokv.cmd.v1.PrepareMergeCmd.$Properties} message PrepareMergeCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                PrepareMergeCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.targetRegionId != null && $Object.hasOwnProperty.call(message, "targetRegionId") && (typeof message.targetRegionId === "object" ? message.targetRegionId.low || message.targetRegionId.high : message.targetRegionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.targetRegionId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a PrepareMergeCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.PrepareMergeCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.PrepareMergeCmd & nokv.cmd.v1.PrepareMergeCmd.$Shape} PrepareMergeCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                PrepareMergeCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.PrepareMergeCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.targetRegionId = value;
+                                else
+                                    delete message.targetRegionId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for PrepareMergeCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.PrepareMergeCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                PrepareMergeCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.PrepareMergeCmd";
+                };
+
+                return PrepareMergeCmd;
+            })();
+
+            v1.CommitMergeCmd = (function() {
+
+                /**
+                 * Properties of a CommitMergeCmd.
+                 * @typedef {Object} nokv.cmd.v1.CommitMergeCmd.$Properties
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [source] CommitMergeCmd source
+                 * @property {Long|null} [sourcePrepareIndex] CommitMergeCmd sourcePrepareIndex
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CommitMergeCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface ICommitMergeCmd
+                 * @augments nokv.cmd.v1.CommitMergeCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.CommitMergeCmd.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CommitMergeCmd.
+                 * @typedef {nokv.cmd.v1.CommitMergeCmd.$Properties} nokv.cmd.v1.CommitMergeCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new CommitMergeCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents a CommitMergeCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.CommitMergeCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CommitMergeCmd = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CommitMergeCmd source.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} source
+                 * @memberof nokv.cmd.v1.CommitMergeCmd
+                 * @instance
+                 */
+                CommitMergeCmd.prototype.source = null;
+
+                /**
+                 * CommitMergeCmd sourcePrepareIndex.
+                 * @member {Long} sourcePrepareIndex
+                 * @memberof nokv.cmd.v1.CommitMergeCmd
+                 * @instance
+                 */
+                CommitMergeCmd.prototype.sourcePrepareIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified CommitMergeCmd message. Does not implicitly {@link nokv.cmd.v1.CommitMergeCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.CommitMergeCmd
+                 * @static
+                 * @param {nokv.cmd.v1.CommitMergeCmd.$Properties} message CommitMergeCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CommitMergeCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.source, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.sourcePrepareIndex != null && $Object.hasOwnProperty.call(message, "sourcePrepareIndex") && (typeof message.sourcePrepareIndex === "object" ? message.sourcePrepareIndex.low || message.sourcePrepareIndex.high : message.sourcePrepareIndex !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.sourcePrepareIndex);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CommitMergeCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.CommitMergeCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.CommitMergeCmd & nokv.cmd.v1.CommitMergeCmd.$Shape} CommitMergeCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CommitMergeCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.CommitMergeCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.source = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.source);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.sourcePrepareIndex = value;
+                                else
+                                    delete message.sourcePrepareIndex;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CommitMergeCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.CommitMergeCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CommitMergeCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.CommitMergeCmd";
+                };
+
+                return CommitMergeCmd;
+            })();
+
+            v1.AdminCmd = (function() {
+
+                /**
+                 * Properties of an AdminCmd.
+                 * @typedef {Object} nokv.cmd.v1.AdminCmd.$Properties
+                 * @property {nokv.cmd.v1.SplitCmd.$Properties|null} [split] AdminCmd split
+                 * @property {nokv.cmd.v1.PrepareMergeCmd.$Properties|null} [prepareMerge] AdminCmd prepareMerge
+                 * @property {nokv.cmd.v1.CommitMergeCmd.$Properties|null} [commitMerge] AdminCmd commitMerge
+                 * @property {"split"|"prepareMerge"|"commitMerge"} [cmd] AdminCmd cmd
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an AdminCmd.
+                 * @memberof nokv.cmd.v1
+                 * @interface IAdminCmd
+                 * @augments nokv.cmd.v1.AdminCmd.$Properties
+                 * @deprecated Use nokv.cmd.v1.AdminCmd.$Properties instead.
+                 */
+
+                /**
+                 * Narrowed shape of an AdminCmd.
+                 * @typedef {{
+                 *   split?: nokv.cmd.v1.SplitCmd.$Shape|null;
+                 *   prepareMerge?: nokv.cmd.v1.PrepareMergeCmd.$Shape|null;
+                 *   commitMerge?: nokv.cmd.v1.CommitMergeCmd.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * } & (
+                 *   ({ cmd?: undefined; split?: null; prepareMerge?: null; commitMerge?: null }|{ cmd?: "split"; split: nokv.cmd.v1.SplitCmd.$Shape; prepareMerge?: null; commitMerge?: null }|{ cmd?: "prepareMerge"; split?: null; prepareMerge: nokv.cmd.v1.PrepareMergeCmd.$Shape; commitMerge?: null }|{ cmd?: "commitMerge"; split?: null; prepareMerge?: null; commitMerge: nokv.cmd.v1.CommitMergeCmd.$Shape })
+                 * )} nokv.cmd.v1.AdminCmd.$Shape
+                 */
+
+                /**
+                 * Constructs a new AdminCmd.
+                 * @memberof nokv.cmd.v1
+                 * @classdesc Represents an AdminCmd.
+                 * @constructor
+                 * @param {nokv.cmd.v1.AdminCmd.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const AdminCmd = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * AdminCmd split.
+                 * @member {nokv.cmd.v1.SplitCmd.$Properties|null|undefined} split
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @instance
+                 */
+                AdminCmd.prototype.split = null;
+
+                /**
+                 * AdminCmd prepareMerge.
+                 * @member {nokv.cmd.v1.PrepareMergeCmd.$Properties|null|undefined} prepareMerge
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @instance
+                 */
+                AdminCmd.prototype.prepareMerge = null;
+
+                /**
+                 * AdminCmd commitMerge.
+                 * @member {nokv.cmd.v1.CommitMergeCmd.$Properties|null|undefined} commitMerge
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @instance
+                 */
+                AdminCmd.prototype.commitMerge = null;
+
+                // OneOf field names bound to virtual getters and setters
+                let $oneOfFields;
+
+                /**
+                 * AdminCmd cmd.
+                 * @member {"split"|"prepareMerge"|"commitMerge"|undefined} cmd
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @instance
+                 */
+                $Object.defineProperty(AdminCmd.prototype, "cmd", {
+                    get: $util.oneOfGetter($oneOfFields = ["split", "prepareMerge", "commitMerge"]),
+                    set: $util.oneOfSetter($oneOfFields)
+                });
+
+                /**
+                 * Encodes the specified AdminCmd message. Does not implicitly {@link nokv.cmd.v1.AdminCmd.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @static
+                 * @param {nokv.cmd.v1.AdminCmd.$Properties} message AdminCmd message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                AdminCmd.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.split != null && $Object.hasOwnProperty.call(message, "split"))
+                        $root.nokv.cmd.v1.SplitCmd.encode(message.split, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.prepareMerge != null && $Object.hasOwnProperty.call(message, "prepareMerge"))
+                        $root.nokv.cmd.v1.PrepareMergeCmd.encode(message.prepareMerge, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.commitMerge != null && $Object.hasOwnProperty.call(message, "commitMerge"))
+                        $root.nokv.cmd.v1.CommitMergeCmd.encode(message.commitMerge, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an AdminCmd message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.cmd.v1.AdminCmd & nokv.cmd.v1.AdminCmd.$Shape} AdminCmd
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                AdminCmd.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.cmd.v1.AdminCmd();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.split = $root.nokv.cmd.v1.SplitCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.split);
+                                message.cmd = "split";
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.prepareMerge = $root.nokv.cmd.v1.PrepareMergeCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.prepareMerge);
+                                message.cmd = "prepareMerge";
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.commitMerge = $root.nokv.cmd.v1.CommitMergeCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.commitMerge);
+                                message.cmd = "commitMerge";
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for AdminCmd
+                 * @function getTypeUrl
+                 * @memberof nokv.cmd.v1.AdminCmd
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                AdminCmd.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.cmd.v1.AdminCmd";
+                };
+
+                return AdminCmd;
+            })();
+
             v1.RaftCmdRequest = (function() {
 
                 /**
@@ -13708,6 +14431,7 @@ export const nokv = $root.nokv = (() => {
                  * @typedef {Object} nokv.cmd.v1.RaftCmdRequest.$Properties
                  * @property {nokv.cmd.v1.CmdHeader.$Properties|null} [header] RaftCmdRequest header
                  * @property {Array.<nokv.cmd.v1.Request.$Properties>|null} [requests] RaftCmdRequest requests
+                 * @property {nokv.cmd.v1.AdminCmd.$Properties|null} [admin] RaftCmdRequest admin
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -13724,6 +14448,7 @@ export const nokv = $root.nokv = (() => {
                  * @typedef {{
                  *   header?: nokv.cmd.v1.CmdHeader.$Shape|null;
                  *   requests?: Array.<nokv.cmd.v1.Request.$Shape>|null;
+                 *   admin?: nokv.cmd.v1.AdminCmd.$Shape|null;
                  *   $unknowns?: Array.<Uint8Array>;
                  * }} nokv.cmd.v1.RaftCmdRequest.$Shape
                  */
@@ -13761,6 +14486,14 @@ export const nokv = $root.nokv = (() => {
                 RaftCmdRequest.prototype.requests = $util.emptyArray;
 
                 /**
+                 * RaftCmdRequest admin.
+                 * @member {nokv.cmd.v1.AdminCmd.$Properties|null|undefined} admin
+                 * @memberof nokv.cmd.v1.RaftCmdRequest
+                 * @instance
+                 */
+                RaftCmdRequest.prototype.admin = null;
+
+                /**
                  * Encodes the specified RaftCmdRequest message. Does not implicitly {@link nokv.cmd.v1.RaftCmdRequest.verify|verify} messages.
                  * @function encode
                  * @memberof nokv.cmd.v1.RaftCmdRequest
@@ -13781,6 +14514,8 @@ export const nokv = $root.nokv = (() => {
                     if (message.requests != null && message.requests.length)
                         for (let i = 0; i < message.requests.length; ++i)
                             $root.nokv.cmd.v1.Request.encode(message.requests[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.admin != null && $Object.hasOwnProperty.call(message, "admin"))
+                        $root.nokv.cmd.v1.AdminCmd.encode(message.admin, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -13837,6 +14572,12 @@ export const nokv = $root.nokv = (() => {
                                 if (!(message.requests && message.requests.length))
                                     message.requests = [];
                                 message.requests.push($root.nokv.cmd.v1.Request.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.admin = $root.nokv.cmd.v1.AdminCmd.decode(reader, reader.size(), $undefined, _depth + 1, message.admin);
                                 continue;
                             }
                         }
@@ -16428,6 +17169,3695 @@ export const nokv = $root.nokv = (() => {
                 return ChangePeerResponse;
             })();
 
+            v1.RegionRuntimeStatusRequest = (function() {
+
+                /**
+                 * Properties of a RegionRuntimeStatusRequest.
+                 * @typedef {Object} nokv.admin.v1.RegionRuntimeStatusRequest.$Properties
+                 * @property {Long|null} [regionId] RegionRuntimeStatusRequest regionId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionRuntimeStatusRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface IRegionRuntimeStatusRequest
+                 * @augments nokv.admin.v1.RegionRuntimeStatusRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.RegionRuntimeStatusRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionRuntimeStatusRequest.
+                 * @typedef {nokv.admin.v1.RegionRuntimeStatusRequest.$Properties} nokv.admin.v1.RegionRuntimeStatusRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionRuntimeStatusRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RegionRuntimeStatusRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.RegionRuntimeStatusRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionRuntimeStatusRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionRuntimeStatusRequest regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusRequest
+                 * @instance
+                 */
+                RegionRuntimeStatusRequest.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified RegionRuntimeStatusRequest message. Does not implicitly {@link nokv.admin.v1.RegionRuntimeStatusRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusRequest
+                 * @static
+                 * @param {nokv.admin.v1.RegionRuntimeStatusRequest.$Properties} message RegionRuntimeStatusRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionRuntimeStatusRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionRuntimeStatusRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RegionRuntimeStatusRequest & nokv.admin.v1.RegionRuntimeStatusRequest.$Shape} RegionRuntimeStatusRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionRuntimeStatusRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RegionRuntimeStatusRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionRuntimeStatusRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionRuntimeStatusRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RegionRuntimeStatusRequest";
+                };
+
+                return RegionRuntimeStatusRequest;
+            })();
+
+            v1.RegionRuntimeStatusResponse = (function() {
+
+                /**
+                 * Properties of a RegionRuntimeStatusResponse.
+                 * @typedef {Object} nokv.admin.v1.RegionRuntimeStatusResponse.$Properties
+                 * @property {boolean|null} [known] RegionRuntimeStatusResponse known
+                 * @property {boolean|null} [hosted] RegionRuntimeStatusResponse hosted
+                 * @property {Long|null} [localPeerId] RegionRuntimeStatusResponse localPeerId
+                 * @property {Long|null} [leaderPeerId] RegionRuntimeStatusResponse leaderPeerId
+                 * @property {boolean|null} [leader] RegionRuntimeStatusResponse leader
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] RegionRuntimeStatusResponse region
+                 * @property {Long|null} [appliedIndex] RegionRuntimeStatusResponse appliedIndex
+                 * @property {Long|null} [appliedTerm] RegionRuntimeStatusResponse appliedTerm
+                 * @property {boolean|null} [member] RegionRuntimeStatusResponse member
+                 * @property {boolean|null} [tombstone] RegionRuntimeStatusResponse tombstone
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionRuntimeStatusResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface IRegionRuntimeStatusResponse
+                 * @augments nokv.admin.v1.RegionRuntimeStatusResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.RegionRuntimeStatusResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionRuntimeStatusResponse.
+                 * @typedef {nokv.admin.v1.RegionRuntimeStatusResponse.$Properties} nokv.admin.v1.RegionRuntimeStatusResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionRuntimeStatusResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RegionRuntimeStatusResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.RegionRuntimeStatusResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionRuntimeStatusResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionRuntimeStatusResponse known.
+                 * @member {boolean} known
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.known = false;
+
+                /**
+                 * RegionRuntimeStatusResponse hosted.
+                 * @member {boolean} hosted
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.hosted = false;
+
+                /**
+                 * RegionRuntimeStatusResponse localPeerId.
+                 * @member {Long} localPeerId
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.localPeerId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionRuntimeStatusResponse leaderPeerId.
+                 * @member {Long} leaderPeerId
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.leaderPeerId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionRuntimeStatusResponse leader.
+                 * @member {boolean} leader
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.leader = false;
+
+                /**
+                 * RegionRuntimeStatusResponse region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.region = null;
+
+                /**
+                 * RegionRuntimeStatusResponse appliedIndex.
+                 * @member {Long} appliedIndex
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.appliedIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionRuntimeStatusResponse appliedTerm.
+                 * @member {Long} appliedTerm
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.appliedTerm = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionRuntimeStatusResponse member.
+                 * @member {boolean} member
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.member = false;
+
+                /**
+                 * RegionRuntimeStatusResponse tombstone.
+                 * @member {boolean} tombstone
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @instance
+                 */
+                RegionRuntimeStatusResponse.prototype.tombstone = false;
+
+                /**
+                 * Encodes the specified RegionRuntimeStatusResponse message. Does not implicitly {@link nokv.admin.v1.RegionRuntimeStatusResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @static
+                 * @param {nokv.admin.v1.RegionRuntimeStatusResponse.$Properties} message RegionRuntimeStatusResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionRuntimeStatusResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.known != null && $Object.hasOwnProperty.call(message, "known") && message.known !== false)
+                        writer.uint32(/* id 1, wireType 0 =*/8).bool(message.known);
+                    if (message.hosted != null && $Object.hasOwnProperty.call(message, "hosted") && message.hosted !== false)
+                        writer.uint32(/* id 2, wireType 0 =*/16).bool(message.hosted);
+                    if (message.localPeerId != null && $Object.hasOwnProperty.call(message, "localPeerId") && (typeof message.localPeerId === "object" ? message.localPeerId.low || message.localPeerId.high : message.localPeerId !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.localPeerId);
+                    if (message.leaderPeerId != null && $Object.hasOwnProperty.call(message, "leaderPeerId") && (typeof message.leaderPeerId === "object" ? message.leaderPeerId.low || message.leaderPeerId.high : message.leaderPeerId !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.leaderPeerId);
+                    if (message.leader != null && $Object.hasOwnProperty.call(message, "leader") && message.leader !== false)
+                        writer.uint32(/* id 5, wireType 0 =*/40).bool(message.leader);
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                    if (message.appliedIndex != null && $Object.hasOwnProperty.call(message, "appliedIndex") && (typeof message.appliedIndex === "object" ? message.appliedIndex.low || message.appliedIndex.high : message.appliedIndex !== 0))
+                        writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.appliedIndex);
+                    if (message.appliedTerm != null && $Object.hasOwnProperty.call(message, "appliedTerm") && (typeof message.appliedTerm === "object" ? message.appliedTerm.low || message.appliedTerm.high : message.appliedTerm !== 0))
+                        writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.appliedTerm);
+                    if (message.member != null && $Object.hasOwnProperty.call(message, "member") && message.member !== false)
+                        writer.uint32(/* id 9, wireType 0 =*/72).bool(message.member);
+                    if (message.tombstone != null && $Object.hasOwnProperty.call(message, "tombstone") && message.tombstone !== false)
+                        writer.uint32(/* id 10, wireType 0 =*/80).bool(message.tombstone);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionRuntimeStatusResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RegionRuntimeStatusResponse & nokv.admin.v1.RegionRuntimeStatusResponse.$Shape} RegionRuntimeStatusResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionRuntimeStatusResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RegionRuntimeStatusResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.known = value;
+                                else
+                                    delete message.known;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.hosted = value;
+                                else
+                                    delete message.hosted;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.localPeerId = value;
+                                else
+                                    delete message.localPeerId;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.leaderPeerId = value;
+                                else
+                                    delete message.leaderPeerId;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.leader = value;
+                                else
+                                    delete message.leader;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        case 7: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.appliedIndex = value;
+                                else
+                                    delete message.appliedIndex;
+                                continue;
+                            }
+                        case 8: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.appliedTerm = value;
+                                else
+                                    delete message.appliedTerm;
+                                continue;
+                            }
+                        case 9: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.member = value;
+                                else
+                                    delete message.member;
+                                continue;
+                            }
+                        case 10: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.tombstone = value;
+                                else
+                                    delete message.tombstone;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionRuntimeStatusResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RegionRuntimeStatusResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionRuntimeStatusResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RegionRuntimeStatusResponse";
+                };
+
+                return RegionRuntimeStatusResponse;
+            })();
+
+            v1.AddPeerRequest = (function() {
+
+                /**
+                 * Properties of an AddPeerRequest.
+                 * @typedef {Object} nokv.admin.v1.AddPeerRequest.$Properties
+                 * @property {Long|null} [regionId] AddPeerRequest regionId
+                 * @property {Long|null} [storeId] AddPeerRequest storeId
+                 * @property {Long|null} [peerId] AddPeerRequest peerId
+                 * @property {string|null} [targetAddr] AddPeerRequest targetAddr
+                 * @property {boolean|null} [learner] AddPeerRequest learner
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an AddPeerRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface IAddPeerRequest
+                 * @augments nokv.admin.v1.AddPeerRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.AddPeerRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of an AddPeerRequest.
+                 * @typedef {nokv.admin.v1.AddPeerRequest.$Properties} nokv.admin.v1.AddPeerRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new AddPeerRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents an AddPeerRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.AddPeerRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const AddPeerRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * AddPeerRequest regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @instance
+                 */
+                AddPeerRequest.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * AddPeerRequest storeId.
+                 * @member {Long} storeId
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @instance
+                 */
+                AddPeerRequest.prototype.storeId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * AddPeerRequest peerId.
+                 * @member {Long} peerId
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @instance
+                 */
+                AddPeerRequest.prototype.peerId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * AddPeerRequest targetAddr.
+                 * @member {string} targetAddr
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @instance
+                 */
+                AddPeerRequest.prototype.targetAddr = "";
+
+                /**
+                 * AddPeerRequest learner.
+                 * @member {boolean} learner
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @instance
+                 */
+                AddPeerRequest.prototype.learner = false;
+
+                /**
+                 * Encodes the specified AddPeerRequest message. Does not implicitly {@link nokv.admin.v1.AddPeerRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @static
+                 * @param {nokv.admin.v1.AddPeerRequest.$Properties} message AddPeerRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                AddPeerRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.storeId != null && $Object.hasOwnProperty.call(message, "storeId") && (typeof message.storeId === "object" ? message.storeId.low || message.storeId.high : message.storeId !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.storeId);
+                    if (message.peerId != null && $Object.hasOwnProperty.call(message, "peerId") && (typeof message.peerId === "object" ? message.peerId.low || message.peerId.high : message.peerId !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.peerId);
+                    if (message.targetAddr != null && $Object.hasOwnProperty.call(message, "targetAddr") && message.targetAddr !== "")
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.targetAddr);
+                    if (message.learner != null && $Object.hasOwnProperty.call(message, "learner") && message.learner !== false)
+                        writer.uint32(/* id 5, wireType 0 =*/40).bool(message.learner);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an AddPeerRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.AddPeerRequest & nokv.admin.v1.AddPeerRequest.$Shape} AddPeerRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                AddPeerRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.AddPeerRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.storeId = value;
+                                else
+                                    delete message.storeId;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.peerId = value;
+                                else
+                                    delete message.peerId;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.targetAddr = value;
+                                else
+                                    delete message.targetAddr;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.learner = value;
+                                else
+                                    delete message.learner;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for AddPeerRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.AddPeerRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                AddPeerRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.AddPeerRequest";
+                };
+
+                return AddPeerRequest;
+            })();
+
+            v1.AddPeerResponse = (function() {
+
+                /**
+                 * Properties of an AddPeerResponse.
+                 * @typedef {Object} nokv.admin.v1.AddPeerResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] AddPeerResponse regionError
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] AddPeerResponse region
+                 * @property {Long|null} [snapshotBytes] AddPeerResponse snapshotBytes
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an AddPeerResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface IAddPeerResponse
+                 * @augments nokv.admin.v1.AddPeerResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.AddPeerResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of an AddPeerResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   snapshotBytes?: Long|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.admin.v1.AddPeerResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new AddPeerResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents an AddPeerResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.AddPeerResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const AddPeerResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * AddPeerResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @instance
+                 */
+                AddPeerResponse.prototype.regionError = null;
+
+                /**
+                 * AddPeerResponse region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @instance
+                 */
+                AddPeerResponse.prototype.region = null;
+
+                /**
+                 * AddPeerResponse snapshotBytes.
+                 * @member {Long} snapshotBytes
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @instance
+                 */
+                AddPeerResponse.prototype.snapshotBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified AddPeerResponse message. Does not implicitly {@link nokv.admin.v1.AddPeerResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @static
+                 * @param {nokv.admin.v1.AddPeerResponse.$Properties} message AddPeerResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                AddPeerResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.snapshotBytes != null && $Object.hasOwnProperty.call(message, "snapshotBytes") && (typeof message.snapshotBytes === "object" ? message.snapshotBytes.low || message.snapshotBytes.high : message.snapshotBytes !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.snapshotBytes);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an AddPeerResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.AddPeerResponse & nokv.admin.v1.AddPeerResponse.$Shape} AddPeerResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                AddPeerResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.AddPeerResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.snapshotBytes = value;
+                                else
+                                    delete message.snapshotBytes;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for AddPeerResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.AddPeerResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                AddPeerResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.AddPeerResponse";
+                };
+
+                return AddPeerResponse;
+            })();
+
+            v1.RemovePeerRequest = (function() {
+
+                /**
+                 * Properties of a RemovePeerRequest.
+                 * @typedef {Object} nokv.admin.v1.RemovePeerRequest.$Properties
+                 * @property {Long|null} [regionId] RemovePeerRequest regionId
+                 * @property {Long|null} [peerId] RemovePeerRequest peerId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RemovePeerRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface IRemovePeerRequest
+                 * @augments nokv.admin.v1.RemovePeerRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.RemovePeerRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RemovePeerRequest.
+                 * @typedef {nokv.admin.v1.RemovePeerRequest.$Properties} nokv.admin.v1.RemovePeerRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new RemovePeerRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RemovePeerRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.RemovePeerRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RemovePeerRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RemovePeerRequest regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.RemovePeerRequest
+                 * @instance
+                 */
+                RemovePeerRequest.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RemovePeerRequest peerId.
+                 * @member {Long} peerId
+                 * @memberof nokv.admin.v1.RemovePeerRequest
+                 * @instance
+                 */
+                RemovePeerRequest.prototype.peerId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified RemovePeerRequest message. Does not implicitly {@link nokv.admin.v1.RemovePeerRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RemovePeerRequest
+                 * @static
+                 * @param {nokv.admin.v1.RemovePeerRequest.$Properties} message RemovePeerRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RemovePeerRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.peerId != null && $Object.hasOwnProperty.call(message, "peerId") && (typeof message.peerId === "object" ? message.peerId.low || message.peerId.high : message.peerId !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.peerId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RemovePeerRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RemovePeerRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RemovePeerRequest & nokv.admin.v1.RemovePeerRequest.$Shape} RemovePeerRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RemovePeerRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RemovePeerRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.peerId = value;
+                                else
+                                    delete message.peerId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RemovePeerRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RemovePeerRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RemovePeerRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RemovePeerRequest";
+                };
+
+                return RemovePeerRequest;
+            })();
+
+            v1.RemovePeerResponse = (function() {
+
+                /**
+                 * Properties of a RemovePeerResponse.
+                 * @typedef {Object} nokv.admin.v1.RemovePeerResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] RemovePeerResponse regionError
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] RemovePeerResponse region
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RemovePeerResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface IRemovePeerResponse
+                 * @augments nokv.admin.v1.RemovePeerResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.RemovePeerResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RemovePeerResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.admin.v1.RemovePeerResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new RemovePeerResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RemovePeerResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.RemovePeerResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RemovePeerResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RemovePeerResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.admin.v1.RemovePeerResponse
+                 * @instance
+                 */
+                RemovePeerResponse.prototype.regionError = null;
+
+                /**
+                 * RemovePeerResponse region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.RemovePeerResponse
+                 * @instance
+                 */
+                RemovePeerResponse.prototype.region = null;
+
+                /**
+                 * Encodes the specified RemovePeerResponse message. Does not implicitly {@link nokv.admin.v1.RemovePeerResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RemovePeerResponse
+                 * @static
+                 * @param {nokv.admin.v1.RemovePeerResponse.$Properties} message RemovePeerResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RemovePeerResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RemovePeerResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RemovePeerResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RemovePeerResponse & nokv.admin.v1.RemovePeerResponse.$Shape} RemovePeerResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RemovePeerResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RemovePeerResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RemovePeerResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RemovePeerResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RemovePeerResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RemovePeerResponse";
+                };
+
+                return RemovePeerResponse;
+            })();
+
+            v1.ExportRegionSnapshotRequest = (function() {
+
+                /**
+                 * Properties of an ExportRegionSnapshotRequest.
+                 * @typedef {Object} nokv.admin.v1.ExportRegionSnapshotRequest.$Properties
+                 * @property {Long|null} [regionId] ExportRegionSnapshotRequest regionId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an ExportRegionSnapshotRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface IExportRegionSnapshotRequest
+                 * @augments nokv.admin.v1.ExportRegionSnapshotRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.ExportRegionSnapshotRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of an ExportRegionSnapshotRequest.
+                 * @typedef {nokv.admin.v1.ExportRegionSnapshotRequest.$Properties} nokv.admin.v1.ExportRegionSnapshotRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new ExportRegionSnapshotRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents an ExportRegionSnapshotRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.ExportRegionSnapshotRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const ExportRegionSnapshotRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * ExportRegionSnapshotRequest regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.ExportRegionSnapshotRequest
+                 * @instance
+                 */
+                ExportRegionSnapshotRequest.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified ExportRegionSnapshotRequest message. Does not implicitly {@link nokv.admin.v1.ExportRegionSnapshotRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.ExportRegionSnapshotRequest
+                 * @static
+                 * @param {nokv.admin.v1.ExportRegionSnapshotRequest.$Properties} message ExportRegionSnapshotRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                ExportRegionSnapshotRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an ExportRegionSnapshotRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.ExportRegionSnapshotRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.ExportRegionSnapshotRequest & nokv.admin.v1.ExportRegionSnapshotRequest.$Shape} ExportRegionSnapshotRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                ExportRegionSnapshotRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.ExportRegionSnapshotRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for ExportRegionSnapshotRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.ExportRegionSnapshotRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                ExportRegionSnapshotRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.ExportRegionSnapshotRequest";
+                };
+
+                return ExportRegionSnapshotRequest;
+            })();
+
+            v1.RegionSnapshotHeader = (function() {
+
+                /**
+                 * Properties of a RegionSnapshotHeader.
+                 * @typedef {Object} nokv.admin.v1.RegionSnapshotHeader.$Properties
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] RegionSnapshotHeader region
+                 * @property {Long|null} [appliedIndex] RegionSnapshotHeader appliedIndex
+                 * @property {Long|null} [appliedTerm] RegionSnapshotHeader appliedTerm
+                 * @property {Long|null} [totalBytes] RegionSnapshotHeader totalBytes
+                 * @property {Uint8Array|null} [sha256] RegionSnapshotHeader sha256
+                 * @property {Long|null} [peerId] RegionSnapshotHeader peerId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionSnapshotHeader.
+                 * @memberof nokv.admin.v1
+                 * @interface IRegionSnapshotHeader
+                 * @augments nokv.admin.v1.RegionSnapshotHeader.$Properties
+                 * @deprecated Use nokv.admin.v1.RegionSnapshotHeader.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionSnapshotHeader.
+                 * @typedef {nokv.admin.v1.RegionSnapshotHeader.$Properties} nokv.admin.v1.RegionSnapshotHeader.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionSnapshotHeader.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RegionSnapshotHeader.
+                 * @constructor
+                 * @param {nokv.admin.v1.RegionSnapshotHeader.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionSnapshotHeader = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionSnapshotHeader region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.region = null;
+
+                /**
+                 * RegionSnapshotHeader appliedIndex.
+                 * @member {Long} appliedIndex
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.appliedIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionSnapshotHeader appliedTerm.
+                 * @member {Long} appliedTerm
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.appliedTerm = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionSnapshotHeader totalBytes.
+                 * @member {Long} totalBytes
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.totalBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * RegionSnapshotHeader sha256.
+                 * @member {Uint8Array} sha256
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.sha256 = $util.newBuffer([]);
+
+                /**
+                 * RegionSnapshotHeader peerId.
+                 * @member {Long} peerId
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @instance
+                 */
+                RegionSnapshotHeader.prototype.peerId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified RegionSnapshotHeader message. Does not implicitly {@link nokv.admin.v1.RegionSnapshotHeader.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @static
+                 * @param {nokv.admin.v1.RegionSnapshotHeader.$Properties} message RegionSnapshotHeader message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionSnapshotHeader.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.appliedIndex != null && $Object.hasOwnProperty.call(message, "appliedIndex") && (typeof message.appliedIndex === "object" ? message.appliedIndex.low || message.appliedIndex.high : message.appliedIndex !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.appliedIndex);
+                    if (message.appliedTerm != null && $Object.hasOwnProperty.call(message, "appliedTerm") && (typeof message.appliedTerm === "object" ? message.appliedTerm.low || message.appliedTerm.high : message.appliedTerm !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.appliedTerm);
+                    if (message.totalBytes != null && $Object.hasOwnProperty.call(message, "totalBytes") && (typeof message.totalBytes === "object" ? message.totalBytes.low || message.totalBytes.high : message.totalBytes !== 0))
+                        writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.totalBytes);
+                    if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256") && message.sha256.length)
+                        writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.sha256);
+                    if (message.peerId != null && $Object.hasOwnProperty.call(message, "peerId") && (typeof message.peerId === "object" ? message.peerId.low || message.peerId.high : message.peerId !== 0))
+                        writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.peerId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionSnapshotHeader message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RegionSnapshotHeader & nokv.admin.v1.RegionSnapshotHeader.$Shape} RegionSnapshotHeader
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionSnapshotHeader.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RegionSnapshotHeader();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.appliedIndex = value;
+                                else
+                                    delete message.appliedIndex;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.appliedTerm = value;
+                                else
+                                    delete message.appliedTerm;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.totalBytes = value;
+                                else
+                                    delete message.totalBytes;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.sha256 = value;
+                                else
+                                    delete message.sha256;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.peerId = value;
+                                else
+                                    delete message.peerId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionSnapshotHeader
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RegionSnapshotHeader
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionSnapshotHeader.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RegionSnapshotHeader";
+                };
+
+                return RegionSnapshotHeader;
+            })();
+
+            v1.RegionSnapshotChunk = (function() {
+
+                /**
+                 * Properties of a RegionSnapshotChunk.
+                 * @typedef {Object} nokv.admin.v1.RegionSnapshotChunk.$Properties
+                 * @property {nokv.admin.v1.RegionSnapshotHeader.$Properties|null} [header] RegionSnapshotChunk header
+                 * @property {Uint8Array|null} [data] RegionSnapshotChunk data
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionSnapshotChunk.
+                 * @memberof nokv.admin.v1
+                 * @interface IRegionSnapshotChunk
+                 * @augments nokv.admin.v1.RegionSnapshotChunk.$Properties
+                 * @deprecated Use nokv.admin.v1.RegionSnapshotChunk.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionSnapshotChunk.
+                 * @typedef {nokv.admin.v1.RegionSnapshotChunk.$Properties} nokv.admin.v1.RegionSnapshotChunk.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionSnapshotChunk.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a RegionSnapshotChunk.
+                 * @constructor
+                 * @param {nokv.admin.v1.RegionSnapshotChunk.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionSnapshotChunk = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionSnapshotChunk header.
+                 * @member {nokv.admin.v1.RegionSnapshotHeader.$Properties|null|undefined} header
+                 * @memberof nokv.admin.v1.RegionSnapshotChunk
+                 * @instance
+                 */
+                RegionSnapshotChunk.prototype.header = null;
+
+                /**
+                 * RegionSnapshotChunk data.
+                 * @member {Uint8Array} data
+                 * @memberof nokv.admin.v1.RegionSnapshotChunk
+                 * @instance
+                 */
+                RegionSnapshotChunk.prototype.data = $util.newBuffer([]);
+
+                /**
+                 * Encodes the specified RegionSnapshotChunk message. Does not implicitly {@link nokv.admin.v1.RegionSnapshotChunk.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.RegionSnapshotChunk
+                 * @static
+                 * @param {nokv.admin.v1.RegionSnapshotChunk.$Properties} message RegionSnapshotChunk message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionSnapshotChunk.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.header != null && $Object.hasOwnProperty.call(message, "header"))
+                        $root.nokv.admin.v1.RegionSnapshotHeader.encode(message.header, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.data != null && $Object.hasOwnProperty.call(message, "data") && message.data.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.data);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionSnapshotChunk message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.RegionSnapshotChunk
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.RegionSnapshotChunk & nokv.admin.v1.RegionSnapshotChunk.$Shape} RegionSnapshotChunk
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionSnapshotChunk.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.RegionSnapshotChunk();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.header = $root.nokv.admin.v1.RegionSnapshotHeader.decode(reader, reader.size(), $undefined, _depth + 1, message.header);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.data = value;
+                                else
+                                    delete message.data;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionSnapshotChunk
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.RegionSnapshotChunk
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionSnapshotChunk.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.RegionSnapshotChunk";
+                };
+
+                return RegionSnapshotChunk;
+            })();
+
+            v1.ImportRegionSnapshotResponse = (function() {
+
+                /**
+                 * Properties of an ImportRegionSnapshotResponse.
+                 * @typedef {Object} nokv.admin.v1.ImportRegionSnapshotResponse.$Properties
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] ImportRegionSnapshotResponse region
+                 * @property {Long|null} [bytes] ImportRegionSnapshotResponse bytes
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of an ImportRegionSnapshotResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface IImportRegionSnapshotResponse
+                 * @augments nokv.admin.v1.ImportRegionSnapshotResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.ImportRegionSnapshotResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of an ImportRegionSnapshotResponse.
+                 * @typedef {nokv.admin.v1.ImportRegionSnapshotResponse.$Properties} nokv.admin.v1.ImportRegionSnapshotResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new ImportRegionSnapshotResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents an ImportRegionSnapshotResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.ImportRegionSnapshotResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const ImportRegionSnapshotResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * ImportRegionSnapshotResponse region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.ImportRegionSnapshotResponse
+                 * @instance
+                 */
+                ImportRegionSnapshotResponse.prototype.region = null;
+
+                /**
+                 * ImportRegionSnapshotResponse bytes.
+                 * @member {Long} bytes
+                 * @memberof nokv.admin.v1.ImportRegionSnapshotResponse
+                 * @instance
+                 */
+                ImportRegionSnapshotResponse.prototype.bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified ImportRegionSnapshotResponse message. Does not implicitly {@link nokv.admin.v1.ImportRegionSnapshotResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.ImportRegionSnapshotResponse
+                 * @static
+                 * @param {nokv.admin.v1.ImportRegionSnapshotResponse.$Properties} message ImportRegionSnapshotResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                ImportRegionSnapshotResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes") && (typeof message.bytes === "object" ? message.bytes.low || message.bytes.high : message.bytes !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bytes);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes an ImportRegionSnapshotResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.ImportRegionSnapshotResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.ImportRegionSnapshotResponse & nokv.admin.v1.ImportRegionSnapshotResponse.$Shape} ImportRegionSnapshotResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                ImportRegionSnapshotResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.ImportRegionSnapshotResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.bytes = value;
+                                else
+                                    delete message.bytes;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for ImportRegionSnapshotResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.ImportRegionSnapshotResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                ImportRegionSnapshotResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.ImportRegionSnapshotResponse";
+                };
+
+                return ImportRegionSnapshotResponse;
+            })();
+
+            v1.SplitRegionRequest = (function() {
+
+                /**
+                 * Properties of a SplitRegionRequest.
+                 * @typedef {Object} nokv.admin.v1.SplitRegionRequest.$Properties
+                 * @property {Long|null} [regionId] SplitRegionRequest regionId
+                 * @property {Uint8Array|null} [splitKey] SplitRegionRequest splitKey
+                 * @property {Long|null} [newRegionId] SplitRegionRequest newRegionId
+                 * @property {Array.<Long>|null} [newPeerIds] SplitRegionRequest newPeerIds
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SplitRegionRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface ISplitRegionRequest
+                 * @augments nokv.admin.v1.SplitRegionRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.SplitRegionRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SplitRegionRequest.
+                 * @typedef {nokv.admin.v1.SplitRegionRequest.$Properties} nokv.admin.v1.SplitRegionRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new SplitRegionRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SplitRegionRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.SplitRegionRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SplitRegionRequest = function (properties) {
+                    this.newPeerIds = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SplitRegionRequest regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @instance
+                 */
+                SplitRegionRequest.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SplitRegionRequest splitKey.
+                 * @member {Uint8Array} splitKey
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @instance
+                 */
+                SplitRegionRequest.prototype.splitKey = $util.newBuffer([]);
+
+                /**
+                 * SplitRegionRequest newRegionId.
+                 * @member {Long} newRegionId
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @instance
+                 */
+                SplitRegionRequest.prototype.newRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SplitRegionRequest newPeerIds.
+                 * @member {Array.<Long>} newPeerIds
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @instance
+                 */
+                SplitRegionRequest.prototype.newPeerIds = $util.emptyArray;
+
+                /**
+                 * Encodes the specified SplitRegionRequest message. Does not implicitly {@link nokv.admin.v1.SplitRegionRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @static
+                 * @param {nokv.admin.v1.SplitRegionRequest.$Properties} message SplitRegionRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SplitRegionRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.splitKey != null && $Object.hasOwnProperty.call(message, "splitKey") && message.splitKey.length)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.splitKey);
+                    if (message.newRegionId != null && $Object.hasOwnProperty.call(message, "newRegionId") && (typeof message.newRegionId === "object" ? message.newRegionId.low || message.newRegionId.high : message.newRegionId !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.newRegionId);
+                    if (message.newPeerIds != null && message.newPeerIds.length)
+                        writer.uint32(/* id 4, wireType 2 =*/34).uint64s(message.newPeerIds);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SplitRegionRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SplitRegionRequest & nokv.admin.v1.SplitRegionRequest.$Shape} SplitRegionRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SplitRegionRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SplitRegionRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.bytes()).length)
+                                    message.splitKey = value;
+                                else
+                                    delete message.splitKey;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.newRegionId = value;
+                                else
+                                    delete message.newRegionId;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType === 2) {
+                                    if (!(message.newPeerIds && message.newPeerIds.length))
+                                        message.newPeerIds = [];
+                                    reader.uint64s(message.newPeerIds);
+                                    continue;
+                                }
+                                if (wireType !== 0)
+                                    break;
+                                if (!(message.newPeerIds && message.newPeerIds.length))
+                                    message.newPeerIds = [];
+                                message.newPeerIds.push(reader.uint64());
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SplitRegionRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SplitRegionRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SplitRegionRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SplitRegionRequest";
+                };
+
+                return SplitRegionRequest;
+            })();
+
+            v1.SplitRegionResponse = (function() {
+
+                /**
+                 * Properties of a SplitRegionResponse.
+                 * @typedef {Object} nokv.admin.v1.SplitRegionResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] SplitRegionResponse regionError
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [left] SplitRegionResponse left
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [right] SplitRegionResponse right
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SplitRegionResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface ISplitRegionResponse
+                 * @augments nokv.admin.v1.SplitRegionResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.SplitRegionResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SplitRegionResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   left?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   right?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.admin.v1.SplitRegionResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new SplitRegionResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SplitRegionResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.SplitRegionResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SplitRegionResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SplitRegionResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @instance
+                 */
+                SplitRegionResponse.prototype.regionError = null;
+
+                /**
+                 * SplitRegionResponse left.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} left
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @instance
+                 */
+                SplitRegionResponse.prototype.left = null;
+
+                /**
+                 * SplitRegionResponse right.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} right
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @instance
+                 */
+                SplitRegionResponse.prototype.right = null;
+
+                /**
+                 * Encodes the specified SplitRegionResponse message. Does not implicitly {@link nokv.admin.v1.SplitRegionResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @static
+                 * @param {nokv.admin.v1.SplitRegionResponse.$Properties} message SplitRegionResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SplitRegionResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.left, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.right != null && $Object.hasOwnProperty.call(message, "right"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.right, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SplitRegionResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SplitRegionResponse & nokv.admin.v1.SplitRegionResponse.$Shape} SplitRegionResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SplitRegionResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SplitRegionResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.left = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.left);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 2)
+                                    break;
+                                message.right = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.right);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SplitRegionResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SplitRegionResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SplitRegionResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SplitRegionResponse";
+                };
+
+                return SplitRegionResponse;
+            })();
+
+            v1.PrepareMergeRequest = (function() {
+
+                /**
+                 * Properties of a PrepareMergeRequest.
+                 * @typedef {Object} nokv.admin.v1.PrepareMergeRequest.$Properties
+                 * @property {Long|null} [sourceRegionId] PrepareMergeRequest sourceRegionId
+                 * @property {Long|null} [targetRegionId] PrepareMergeRequest targetRegionId
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a PrepareMergeRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface IPrepareMergeRequest
+                 * @augments nokv.admin.v1.PrepareMergeRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.PrepareMergeRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a PrepareMergeRequest.
+                 * @typedef {nokv.admin.v1.PrepareMergeRequest.$Properties} nokv.admin.v1.PrepareMergeRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new PrepareMergeRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a PrepareMergeRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.PrepareMergeRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const PrepareMergeRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * PrepareMergeRequest sourceRegionId.
+                 * @member {Long} sourceRegionId
+                 * @memberof nokv.admin.v1.PrepareMergeRequest
+                 * @instance
+                 */
+                PrepareMergeRequest.prototype.sourceRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * PrepareMergeRequest targetRegionId.
+                 * @member {Long} targetRegionId
+                 * @memberof nokv.admin.v1.PrepareMergeRequest
+                 * @instance
+                 */
+                PrepareMergeRequest.prototype.targetRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified PrepareMergeRequest message. Does not implicitly {@link nokv.admin.v1.PrepareMergeRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.PrepareMergeRequest
+                 * @static
+                 * @param {nokv.admin.v1.PrepareMergeRequest.$Properties} message PrepareMergeRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                PrepareMergeRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.sourceRegionId != null && $Object.hasOwnProperty.call(message, "sourceRegionId") && (typeof message.sourceRegionId === "object" ? message.sourceRegionId.low || message.sourceRegionId.high : message.sourceRegionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.sourceRegionId);
+                    if (message.targetRegionId != null && $Object.hasOwnProperty.call(message, "targetRegionId") && (typeof message.targetRegionId === "object" ? message.targetRegionId.low || message.targetRegionId.high : message.targetRegionId !== 0))
+                        writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.targetRegionId);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a PrepareMergeRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.PrepareMergeRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.PrepareMergeRequest & nokv.admin.v1.PrepareMergeRequest.$Shape} PrepareMergeRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                PrepareMergeRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.PrepareMergeRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.sourceRegionId = value;
+                                else
+                                    delete message.sourceRegionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.targetRegionId = value;
+                                else
+                                    delete message.targetRegionId;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for PrepareMergeRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.PrepareMergeRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                PrepareMergeRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.PrepareMergeRequest";
+                };
+
+                return PrepareMergeRequest;
+            })();
+
+            v1.PrepareMergeResponse = (function() {
+
+                /**
+                 * Properties of a PrepareMergeResponse.
+                 * @typedef {Object} nokv.admin.v1.PrepareMergeResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] PrepareMergeResponse regionError
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [source] PrepareMergeResponse source
+                 * @property {Long|null} [prepareIndex] PrepareMergeResponse prepareIndex
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a PrepareMergeResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface IPrepareMergeResponse
+                 * @augments nokv.admin.v1.PrepareMergeResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.PrepareMergeResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a PrepareMergeResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   source?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   prepareIndex?: Long|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.admin.v1.PrepareMergeResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new PrepareMergeResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a PrepareMergeResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.PrepareMergeResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const PrepareMergeResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * PrepareMergeResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @instance
+                 */
+                PrepareMergeResponse.prototype.regionError = null;
+
+                /**
+                 * PrepareMergeResponse source.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} source
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @instance
+                 */
+                PrepareMergeResponse.prototype.source = null;
+
+                /**
+                 * PrepareMergeResponse prepareIndex.
+                 * @member {Long} prepareIndex
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @instance
+                 */
+                PrepareMergeResponse.prototype.prepareIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified PrepareMergeResponse message. Does not implicitly {@link nokv.admin.v1.PrepareMergeResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @static
+                 * @param {nokv.admin.v1.PrepareMergeResponse.$Properties} message PrepareMergeResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                PrepareMergeResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.source, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.prepareIndex != null && $Object.hasOwnProperty.call(message, "prepareIndex") && (typeof message.prepareIndex === "object" ? message.prepareIndex.low || message.prepareIndex.high : message.prepareIndex !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.prepareIndex);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a PrepareMergeResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.PrepareMergeResponse & nokv.admin.v1.PrepareMergeResponse.$Shape} PrepareMergeResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                PrepareMergeResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.PrepareMergeResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.source = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.source);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.prepareIndex = value;
+                                else
+                                    delete message.prepareIndex;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for PrepareMergeResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.PrepareMergeResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                PrepareMergeResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.PrepareMergeResponse";
+                };
+
+                return PrepareMergeResponse;
+            })();
+
+            v1.CommitMergeRequest = (function() {
+
+                /**
+                 * Properties of a CommitMergeRequest.
+                 * @typedef {Object} nokv.admin.v1.CommitMergeRequest.$Properties
+                 * @property {Long|null} [targetRegionId] CommitMergeRequest targetRegionId
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [source] CommitMergeRequest source
+                 * @property {Long|null} [sourcePrepareIndex] CommitMergeRequest sourcePrepareIndex
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CommitMergeRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface ICommitMergeRequest
+                 * @augments nokv.admin.v1.CommitMergeRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.CommitMergeRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CommitMergeRequest.
+                 * @typedef {nokv.admin.v1.CommitMergeRequest.$Properties} nokv.admin.v1.CommitMergeRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new CommitMergeRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a CommitMergeRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.CommitMergeRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CommitMergeRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CommitMergeRequest targetRegionId.
+                 * @member {Long} targetRegionId
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @instance
+                 */
+                CommitMergeRequest.prototype.targetRegionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * CommitMergeRequest source.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} source
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @instance
+                 */
+                CommitMergeRequest.prototype.source = null;
+
+                /**
+                 * CommitMergeRequest sourcePrepareIndex.
+                 * @member {Long} sourcePrepareIndex
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @instance
+                 */
+                CommitMergeRequest.prototype.sourcePrepareIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * Encodes the specified CommitMergeRequest message. Does not implicitly {@link nokv.admin.v1.CommitMergeRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @static
+                 * @param {nokv.admin.v1.CommitMergeRequest.$Properties} message CommitMergeRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CommitMergeRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.targetRegionId != null && $Object.hasOwnProperty.call(message, "targetRegionId") && (typeof message.targetRegionId === "object" ? message.targetRegionId.low || message.targetRegionId.high : message.targetRegionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.targetRegionId);
+                    if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.source, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.sourcePrepareIndex != null && $Object.hasOwnProperty.call(message, "sourcePrepareIndex") && (typeof message.sourcePrepareIndex === "object" ? message.sourcePrepareIndex.low || message.sourcePrepareIndex.high : message.sourcePrepareIndex !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.sourcePrepareIndex);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CommitMergeRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.CommitMergeRequest & nokv.admin.v1.CommitMergeRequest.$Shape} CommitMergeRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CommitMergeRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.CommitMergeRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.targetRegionId = value;
+                                else
+                                    delete message.targetRegionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.source = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.source);
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.sourcePrepareIndex = value;
+                                else
+                                    delete message.sourcePrepareIndex;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CommitMergeRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.CommitMergeRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CommitMergeRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.CommitMergeRequest";
+                };
+
+                return CommitMergeRequest;
+            })();
+
+            v1.CommitMergeResponse = (function() {
+
+                /**
+                 * Properties of a CommitMergeResponse.
+                 * @typedef {Object} nokv.admin.v1.CommitMergeResponse.$Properties
+                 * @property {nokv.errors.v1.RegionError.$Properties|null} [regionError] CommitMergeResponse regionError
+                 * @property {nokv.meta.v1.RegionMeta.$Properties|null} [region] CommitMergeResponse region
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a CommitMergeResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface ICommitMergeResponse
+                 * @augments nokv.admin.v1.CommitMergeResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.CommitMergeResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a CommitMergeResponse.
+                 * @typedef {{
+                 *   regionError?: nokv.errors.v1.RegionError.$Shape|null;
+                 *   region?: nokv.meta.v1.RegionMeta.$Shape|null;
+                 *   $unknowns?: Array.<Uint8Array>;
+                 * }} nokv.admin.v1.CommitMergeResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new CommitMergeResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a CommitMergeResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.CommitMergeResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const CommitMergeResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * CommitMergeResponse regionError.
+                 * @member {nokv.errors.v1.RegionError.$Properties|null|undefined} regionError
+                 * @memberof nokv.admin.v1.CommitMergeResponse
+                 * @instance
+                 */
+                CommitMergeResponse.prototype.regionError = null;
+
+                /**
+                 * CommitMergeResponse region.
+                 * @member {nokv.meta.v1.RegionMeta.$Properties|null|undefined} region
+                 * @memberof nokv.admin.v1.CommitMergeResponse
+                 * @instance
+                 */
+                CommitMergeResponse.prototype.region = null;
+
+                /**
+                 * Encodes the specified CommitMergeResponse message. Does not implicitly {@link nokv.admin.v1.CommitMergeResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.CommitMergeResponse
+                 * @static
+                 * @param {nokv.admin.v1.CommitMergeResponse.$Properties} message CommitMergeResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                CommitMergeResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionError != null && $Object.hasOwnProperty.call(message, "regionError"))
+                        $root.nokv.errors.v1.RegionError.encode(message.regionError, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.region != null && $Object.hasOwnProperty.call(message, "region"))
+                        $root.nokv.meta.v1.RegionMeta.encode(message.region, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a CommitMergeResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.CommitMergeResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.CommitMergeResponse & nokv.admin.v1.CommitMergeResponse.$Shape} CommitMergeResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                CommitMergeResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.CommitMergeResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                message.regionError = $root.nokv.errors.v1.RegionError.decode(reader, reader.size(), $undefined, _depth + 1, message.regionError);
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                message.region = $root.nokv.meta.v1.RegionMeta.decode(reader, reader.size(), $undefined, _depth + 1, message.region);
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for CommitMergeResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.CommitMergeResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                CommitMergeResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.CommitMergeResponse";
+                };
+
+                return CommitMergeResponse;
+            })();
+
+            v1.SnapshotTransfer = (function() {
+
+                /**
+                 * Properties of a SnapshotTransfer.
+                 * @typedef {Object} nokv.admin.v1.SnapshotTransfer.$Properties
+                 * @property {Long|null} [regionId] SnapshotTransfer regionId
+                 * @property {string|null} [direction] SnapshotTransfer direction
+                 * @property {Long|null} [peerStoreId] SnapshotTransfer peerStoreId
+                 * @property {string|null} [stage] SnapshotTransfer stage
+                 * @property {Long|null} [bytesDone] SnapshotTransfer bytesDone
+                 * @property {Long|null} [bytesTotal] SnapshotTransfer bytesTotal
+                 * @property {Long|null} [startedUnixMs] SnapshotTransfer startedUnixMs
+                 * @property {Long|null} [finishedUnixMs] SnapshotTransfer finishedUnixMs
+                 * @property {string|null} [error] SnapshotTransfer error
+                 * @property {string|null} [kind] SnapshotTransfer kind
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SnapshotTransfer.
+                 * @memberof nokv.admin.v1
+                 * @interface ISnapshotTransfer
+                 * @augments nokv.admin.v1.SnapshotTransfer.$Properties
+                 * @deprecated Use nokv.admin.v1.SnapshotTransfer.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SnapshotTransfer.
+                 * @typedef {nokv.admin.v1.SnapshotTransfer.$Properties} nokv.admin.v1.SnapshotTransfer.$Shape
+                 */
+
+                /**
+                 * Constructs a new SnapshotTransfer.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SnapshotTransfer.
+                 * @constructor
+                 * @param {nokv.admin.v1.SnapshotTransfer.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SnapshotTransfer = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SnapshotTransfer regionId.
+                 * @member {Long} regionId
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.regionId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer direction.
+                 * @member {string} direction
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.direction = "";
+
+                /**
+                 * SnapshotTransfer peerStoreId.
+                 * @member {Long} peerStoreId
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.peerStoreId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer stage.
+                 * @member {string} stage
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.stage = "";
+
+                /**
+                 * SnapshotTransfer bytesDone.
+                 * @member {Long} bytesDone
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.bytesDone = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer bytesTotal.
+                 * @member {Long} bytesTotal
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.bytesTotal = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer startedUnixMs.
+                 * @member {Long} startedUnixMs
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.startedUnixMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer finishedUnixMs.
+                 * @member {Long} finishedUnixMs
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.finishedUnixMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SnapshotTransfer error.
+                 * @member {string} error
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.error = "";
+
+                /**
+                 * SnapshotTransfer kind.
+                 * @member {string} kind
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @instance
+                 */
+                SnapshotTransfer.prototype.kind = "";
+
+                /**
+                 * Encodes the specified SnapshotTransfer message. Does not implicitly {@link nokv.admin.v1.SnapshotTransfer.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @static
+                 * @param {nokv.admin.v1.SnapshotTransfer.$Properties} message SnapshotTransfer message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SnapshotTransfer.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.regionId != null && $Object.hasOwnProperty.call(message, "regionId") && (typeof message.regionId === "object" ? message.regionId.low || message.regionId.high : message.regionId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.regionId);
+                    if (message.direction != null && $Object.hasOwnProperty.call(message, "direction") && message.direction !== "")
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.direction);
+                    if (message.peerStoreId != null && $Object.hasOwnProperty.call(message, "peerStoreId") && (typeof message.peerStoreId === "object" ? message.peerStoreId.low || message.peerStoreId.high : message.peerStoreId !== 0))
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.peerStoreId);
+                    if (message.stage != null && $Object.hasOwnProperty.call(message, "stage") && message.stage !== "")
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.stage);
+                    if (message.bytesDone != null && $Object.hasOwnProperty.call(message, "bytesDone") && (typeof message.bytesDone === "object" ? message.bytesDone.low || message.bytesDone.high : message.bytesDone !== 0))
+                        writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.bytesDone);
+                    if (message.bytesTotal != null && $Object.hasOwnProperty.call(message, "bytesTotal") && (typeof message.bytesTotal === "object" ? message.bytesTotal.low || message.bytesTotal.high : message.bytesTotal !== 0))
+                        writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.bytesTotal);
+                    if (message.startedUnixMs != null && $Object.hasOwnProperty.call(message, "startedUnixMs") && (typeof message.startedUnixMs === "object" ? message.startedUnixMs.low || message.startedUnixMs.high : message.startedUnixMs !== 0))
+                        writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.startedUnixMs);
+                    if (message.finishedUnixMs != null && $Object.hasOwnProperty.call(message, "finishedUnixMs") && (typeof message.finishedUnixMs === "object" ? message.finishedUnixMs.low || message.finishedUnixMs.high : message.finishedUnixMs !== 0))
+                        writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.finishedUnixMs);
+                    if (message.error != null && $Object.hasOwnProperty.call(message, "error") && message.error !== "")
+                        writer.uint32(/* id 9, wireType 2 =*/74).string(message.error);
+                    if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                        writer.uint32(/* id 10, wireType 2 =*/82).string(message.kind);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SnapshotTransfer message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SnapshotTransfer & nokv.admin.v1.SnapshotTransfer.$Shape} SnapshotTransfer
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SnapshotTransfer.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SnapshotTransfer();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.regionId = value;
+                                else
+                                    delete message.regionId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.direction = value;
+                                else
+                                    delete message.direction;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.peerStoreId = value;
+                                else
+                                    delete message.peerStoreId;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.stage = value;
+                                else
+                                    delete message.stage;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.bytesDone = value;
+                                else
+                                    delete message.bytesDone;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.bytesTotal = value;
+                                else
+                                    delete message.bytesTotal;
+                                continue;
+                            }
+                        case 7: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.startedUnixMs = value;
+                                else
+                                    delete message.startedUnixMs;
+                                continue;
+                            }
+                        case 8: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.finishedUnixMs = value;
+                                else
+                                    delete message.finishedUnixMs;
+                                continue;
+                            }
+                        case 9: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.error = value;
+                                else
+                                    delete message.error;
+                                continue;
+                            }
+                        case 10: {
+                                if (wireType !== 2)
+                                    break;
+                                if ((value = reader.stringVerify()).length)
+                                    message.kind = value;
+                                else
+                                    delete message.kind;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SnapshotTransfer
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SnapshotTransfer
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SnapshotTransfer.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SnapshotTransfer";
+                };
+
+                return SnapshotTransfer;
+            })();
+
+            v1.SnapshotProgressRequest = (function() {
+
+                /**
+                 * Properties of a SnapshotProgressRequest.
+                 * @typedef {Object} nokv.admin.v1.SnapshotProgressRequest.$Properties
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SnapshotProgressRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface ISnapshotProgressRequest
+                 * @augments nokv.admin.v1.SnapshotProgressRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.SnapshotProgressRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SnapshotProgressRequest.
+                 * @typedef {nokv.admin.v1.SnapshotProgressRequest.$Properties} nokv.admin.v1.SnapshotProgressRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new SnapshotProgressRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SnapshotProgressRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.SnapshotProgressRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SnapshotProgressRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * Encodes the specified SnapshotProgressRequest message. Does not implicitly {@link nokv.admin.v1.SnapshotProgressRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SnapshotProgressRequest
+                 * @static
+                 * @param {nokv.admin.v1.SnapshotProgressRequest.$Properties} message SnapshotProgressRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SnapshotProgressRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SnapshotProgressRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SnapshotProgressRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SnapshotProgressRequest & nokv.admin.v1.SnapshotProgressRequest.$Shape} SnapshotProgressRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SnapshotProgressRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SnapshotProgressRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        reader.skipType(tag & 7, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SnapshotProgressRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SnapshotProgressRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SnapshotProgressRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SnapshotProgressRequest";
+                };
+
+                return SnapshotProgressRequest;
+            })();
+
+            v1.SnapshotProgressResponse = (function() {
+
+                /**
+                 * Properties of a SnapshotProgressResponse.
+                 * @typedef {Object} nokv.admin.v1.SnapshotProgressResponse.$Properties
+                 * @property {Array.<nokv.admin.v1.SnapshotTransfer.$Properties>|null} [transfers] SnapshotProgressResponse transfers
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SnapshotProgressResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface ISnapshotProgressResponse
+                 * @augments nokv.admin.v1.SnapshotProgressResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.SnapshotProgressResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SnapshotProgressResponse.
+                 * @typedef {nokv.admin.v1.SnapshotProgressResponse.$Properties} nokv.admin.v1.SnapshotProgressResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new SnapshotProgressResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SnapshotProgressResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.SnapshotProgressResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SnapshotProgressResponse = function (properties) {
+                    this.transfers = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SnapshotProgressResponse transfers.
+                 * @member {Array.<nokv.admin.v1.SnapshotTransfer.$Properties>} transfers
+                 * @memberof nokv.admin.v1.SnapshotProgressResponse
+                 * @instance
+                 */
+                SnapshotProgressResponse.prototype.transfers = $util.emptyArray;
+
+                /**
+                 * Encodes the specified SnapshotProgressResponse message. Does not implicitly {@link nokv.admin.v1.SnapshotProgressResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SnapshotProgressResponse
+                 * @static
+                 * @param {nokv.admin.v1.SnapshotProgressResponse.$Properties} message SnapshotProgressResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SnapshotProgressResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.transfers != null && message.transfers.length)
+                        for (let i = 0; i < message.transfers.length; ++i)
+                            $root.nokv.admin.v1.SnapshotTransfer.encode(message.transfers[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SnapshotProgressResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SnapshotProgressResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SnapshotProgressResponse & nokv.admin.v1.SnapshotProgressResponse.$Shape} SnapshotProgressResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SnapshotProgressResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SnapshotProgressResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.transfers && message.transfers.length))
+                                    message.transfers = [];
+                                message.transfers.push($root.nokv.admin.v1.SnapshotTransfer.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SnapshotProgressResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SnapshotProgressResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SnapshotProgressResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SnapshotProgressResponse";
+                };
+
+                return SnapshotProgressResponse;
+            })();
+
             return v1;
         })();
 
@@ -18817,6 +23247,308 @@ export const nokv = $root.nokv = (() => {
                 };
 
                 return RegionHeartbeatResponse;
+            })();
+
+            v1.RegionHeartbeatBatchRequest = (function() {
+
+                /**
+                 * Properties of a RegionHeartbeatBatchRequest.
+                 * @typedef {Object} nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties
+                 * @property {Array.<nokv.coordinator.v1.RegionHeartbeatRequest.$Properties>|null} [heartbeats] RegionHeartbeatBatchRequest heartbeats
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionHeartbeatBatchRequest.
+                 * @memberof nokv.coordinator.v1
+                 * @interface IRegionHeartbeatBatchRequest
+                 * @augments nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties
+                 * @deprecated Use nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionHeartbeatBatchRequest.
+                 * @typedef {nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties} nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionHeartbeatBatchRequest.
+                 * @memberof nokv.coordinator.v1
+                 * @classdesc Represents a RegionHeartbeatBatchRequest.
+                 * @constructor
+                 * @param {nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionHeartbeatBatchRequest = function (properties) {
+                    this.heartbeats = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionHeartbeatBatchRequest heartbeats.
+                 * @member {Array.<nokv.coordinator.v1.RegionHeartbeatRequest.$Properties>} heartbeats
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchRequest
+                 * @instance
+                 */
+                RegionHeartbeatBatchRequest.prototype.heartbeats = $util.emptyArray;
+
+                /**
+                 * Encodes the specified RegionHeartbeatBatchRequest message. Does not implicitly {@link nokv.coordinator.v1.RegionHeartbeatBatchRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchRequest
+                 * @static
+                 * @param {nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Properties} message RegionHeartbeatBatchRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionHeartbeatBatchRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.heartbeats != null && message.heartbeats.length)
+                        for (let i = 0; i < message.heartbeats.length; ++i)
+                            $root.nokv.coordinator.v1.RegionHeartbeatRequest.encode(message.heartbeats[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionHeartbeatBatchRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.coordinator.v1.RegionHeartbeatBatchRequest & nokv.coordinator.v1.RegionHeartbeatBatchRequest.$Shape} RegionHeartbeatBatchRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionHeartbeatBatchRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.coordinator.v1.RegionHeartbeatBatchRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.heartbeats && message.heartbeats.length))
+                                    message.heartbeats = [];
+                                message.heartbeats.push($root.nokv.coordinator.v1.RegionHeartbeatRequest.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionHeartbeatBatchRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionHeartbeatBatchRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.coordinator.v1.RegionHeartbeatBatchRequest";
+                };
+
+                return RegionHeartbeatBatchRequest;
+            })();
+
+            v1.RegionHeartbeatBatchResponse = (function() {
+
+                /**
+                 * Properties of a RegionHeartbeatBatchResponse.
+                 * @typedef {Object} nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties
+                 * @property {Array.<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties>|null} [responses] RegionHeartbeatBatchResponse responses
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a RegionHeartbeatBatchResponse.
+                 * @memberof nokv.coordinator.v1
+                 * @interface IRegionHeartbeatBatchResponse
+                 * @augments nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties
+                 * @deprecated Use nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a RegionHeartbeatBatchResponse.
+                 * @typedef {nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties} nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new RegionHeartbeatBatchResponse.
+                 * @memberof nokv.coordinator.v1
+                 * @classdesc Represents a RegionHeartbeatBatchResponse.
+                 * @constructor
+                 * @param {nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const RegionHeartbeatBatchResponse = function (properties) {
+                    this.responses = [];
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * RegionHeartbeatBatchResponse responses.
+                 * @member {Array.<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties>} responses
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchResponse
+                 * @instance
+                 */
+                RegionHeartbeatBatchResponse.prototype.responses = $util.emptyArray;
+
+                /**
+                 * Encodes the specified RegionHeartbeatBatchResponse message. Does not implicitly {@link nokv.coordinator.v1.RegionHeartbeatBatchResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchResponse
+                 * @static
+                 * @param {nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties} message RegionHeartbeatBatchResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                RegionHeartbeatBatchResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.responses != null && message.responses.length)
+                        for (let i = 0; i < message.responses.length; ++i)
+                            $root.nokv.coordinator.v1.RegionHeartbeatResponse.encode(message.responses[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a RegionHeartbeatBatchResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.coordinator.v1.RegionHeartbeatBatchResponse & nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Shape} RegionHeartbeatBatchResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                RegionHeartbeatBatchResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.coordinator.v1.RegionHeartbeatBatchResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 2)
+                                    break;
+                                if (!(message.responses && message.responses.length))
+                                    message.responses = [];
+                                message.responses.push($root.nokv.coordinator.v1.RegionHeartbeatResponse.decode(reader, reader.size(), $undefined, _depth + 1));
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for RegionHeartbeatBatchResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.coordinator.v1.RegionHeartbeatBatchResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                RegionHeartbeatBatchResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.coordinator.v1.RegionHeartbeatBatchResponse";
+                };
+
+                return RegionHeartbeatBatchResponse;
             })();
 
             v1.RegionInfo = (function() {

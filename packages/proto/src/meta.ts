@@ -6,7 +6,15 @@ import { uint64FromWire, uint64ToWire } from './uint64.js';
 
 const pb = nokv.meta.v1;
 
-export const RegionState = { Unspecified: 0, New: 1, Running: 2, Removing: 3, Tombstone: 4 } as const;
+export const RegionState = {
+  Unspecified: 0,
+  New: 1,
+  Running: 2,
+  Removing: 3,
+  Tombstone: 4,
+  Merging: 5,
+  Pending: 6,
+} as const;
 export type RegionState = (typeof RegionState)[keyof typeof RegionState];
 
 export interface RegionEpoch {
@@ -77,7 +85,7 @@ export function peerFromWire(p: nokv.meta.v1.RegionPeer.$Properties | null | und
 }
 
 function checkState(state: number): RegionState {
-  if (!Number.isInteger(state) || state < 0 || state > 4) {
+  if (!Number.isInteger(state) || state < 0 || state > 6) {
     throw new ProtoError('MalformedMessage', `region state ${state} is not a RegionState`);
   }
   return state as RegionState;

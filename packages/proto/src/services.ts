@@ -75,6 +75,37 @@ export const RaftAdminService = {
   ListRegions: method(ADMIN, 'ListRegions', admin.ListRegionsRequest, admin.ListRegionsResponse),
   TransferLeader: method(ADMIN, 'TransferLeader', admin.TransferLeaderRequest, admin.TransferLeaderResponse),
   ChangePeer: method(ADMIN, 'ChangePeer', admin.ChangePeerRequest, admin.ChangePeerResponse),
+  RegionRuntimeStatus: method(
+    ADMIN,
+    'RegionRuntimeStatus',
+    admin.RegionRuntimeStatusRequest,
+    admin.RegionRuntimeStatusResponse,
+  ),
+  AddPeer: method(ADMIN, 'AddPeer', admin.AddPeerRequest, admin.AddPeerResponse),
+  RemovePeer: method(ADMIN, 'RemovePeer', admin.RemovePeerRequest, admin.RemovePeerResponse),
+  ExportRegionSnapshotStream: method(
+    ADMIN,
+    'ExportRegionSnapshotStream',
+    admin.ExportRegionSnapshotRequest,
+    admin.RegionSnapshotChunk,
+    { response: true },
+  ),
+  ImportRegionSnapshotStream: method(
+    ADMIN,
+    'ImportRegionSnapshotStream',
+    admin.RegionSnapshotChunk,
+    admin.ImportRegionSnapshotResponse,
+    { request: true },
+  ),
+  SplitRegion: method(ADMIN, 'SplitRegion', admin.SplitRegionRequest, admin.SplitRegionResponse),
+  PrepareMerge: method(ADMIN, 'PrepareMerge', admin.PrepareMergeRequest, admin.PrepareMergeResponse),
+  CommitMerge: method(ADMIN, 'CommitMerge', admin.CommitMergeRequest, admin.CommitMergeResponse),
+  SnapshotProgress: method(
+    ADMIN,
+    'SnapshotProgress',
+    admin.SnapshotProgressRequest,
+    admin.SnapshotProgressResponse,
+  ),
 } as const;
 
 const coord = nokv.coordinator.v1;
@@ -95,6 +126,12 @@ export const CoordinatorService = {
     'RegionHeartbeat',
     coord.RegionHeartbeatRequest,
     coord.RegionHeartbeatResponse,
+  ),
+  RegionHeartbeatBatch: method(
+    COORDINATOR,
+    'RegionHeartbeatBatch',
+    coord.RegionHeartbeatBatchRequest,
+    coord.RegionHeartbeatBatchResponse,
   ),
   PutStore: method(COORDINATOR, 'PutStore', coord.PutStoreRequest, coord.PutStoreResponse),
   GetStore: method(COORDINATOR, 'GetStore', coord.GetStoreRequest, coord.GetStoreResponse),
