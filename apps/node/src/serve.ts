@@ -24,6 +24,7 @@ import { Store } from '@nokv/raftstore';
 import * as kit from '@nokv/server-kit';
 import type { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { CoordinatorIdAllocator } from './alloc-ids.js';
 import { ServeError } from './errors.js';
 import { CoordinatorHeartbeat } from './heartbeat.js';
 import { createLogger, type NodeLogger } from './logger.js';
@@ -78,8 +79,6 @@ const MODE_HINTS: Record<string, string> = {
   standalone:
     "it holds a standalone (embedded) database; migrate it into a cluster with 'nokv migrate' or start the store on an empty workdir",
   preparing: "a migration is in progress; run 'nokv migrate status' to see how to resume it",
-  seeded:
-    "it was seeded by 'nokv migrate'; starting seeded workdirs is not supported by this version of 'nokv serve'",
 };
 
 function positiveId(value: number | bigint, what: string): bigint {
@@ -122,6 +121,16 @@ async function checkWorkdir(
       );
     }
     return { firstStart: true, rewrite: false };
+  }
+  if (record.mode === 'seeded') {
+    // 'nokv migrate init' made this a one-peer store; its first serve turns it into a cluster store.
+    if (record.storeId !== undefined && BigInt(record.storeId) !== storeId) {
+      throw new ServeError(
+        'StoreIdMismatch',
+        `workdir ${dir} was seeded for store ${record.storeId}, not store ${storeId} (check --store-id)`,
+      );
+    }
+    return { firstStart: false, rewrite: true };
   }
   if (record.mode !== 'cluster') {
     throw new ServeError(
@@ -208,9 +217,10 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
   logger.info({ config: topology.source, cluster: topology.cluster, workdir, scope }, 'starting store');
 
   const { firstStart, rewrite } = await checkWorkdir(workdir, storeId);
-  const db = await open({ dir: workdir, allowedModes: ['cluster'] });
+  const db = await open({ dir: workdir, allowedModes: ['cluster', 'seeded'] });
   let store: Store | undefined;
   let heartbeat: CoordinatorHeartbeat | undefined;
+  let idAllocator: CoordinatorIdAllocator | undefined;
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': 80 * MiB,
     'grpc.max_send_message_length': -1,
@@ -243,6 +253,11 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
     if (firstStart && bootstrapRegions.length === 0) {
       logger.warn({ config: topology.source }, 'no region of the topology file lists this store');
     }
+    // Automatic splits need cluster-unique region and peer ids: only with a coordinator.
+    const idsFrom = opts.coordinatorAddr ?? topology.coordinator?.addr;
+    const allocator =
+      idsFrom !== undefined && idsFrom !== '' ? new CoordinatorIdAllocator(idsFrom) : undefined;
+    idAllocator = allocator;
     store = await Store.start({
       storeId,
       db,
@@ -251,6 +266,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       ...(opts.raftTickMs !== undefined ? { raft: { tickMs: opts.raftTickMs } } : {}),
       logger: logger.child({ component: 'store' }),
       registry,
+      ...(allocator ? { allocIds: (count: number) => allocator.allocIds(count) } : {}),
     });
     const regions = store.regionStatuses();
     const ids = regions.map((r) => Number(r.regionId));
@@ -305,6 +321,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
         const grpcDone = kit.shutdownGrpc(grpcServer, opts.shutdownGraceMs ?? 5000, logger);
         await beating?.stop();
         await started.stop();
+        allocator?.close();
         await grpcDone;
         await db.close();
         await kit.closeHttp(httpServer);
@@ -325,6 +342,7 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
     };
   } catch (err) {
     await heartbeat?.stop().catch(() => {});
+    idAllocator?.close();
     grpcServer.forceShutdown();
     await kit.closeHttp(httpServer);
     await store?.stop().catch(() => {});

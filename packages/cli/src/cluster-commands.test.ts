@@ -163,9 +163,7 @@ describe('nokv serve flags', () => {
     writeFileSync(bad, JSON.stringify({ stores: [{ id: 1, addr: 'nope' }], regions: [] }));
     r = await run(['serve', '--config', bad, '--store-id', '1']);
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`error: invalid topology file ${bad} (2 problems):`);
-    expect(r.err).toContain('stores[0].addr: expected host:port');
-    expect(r.err).toContain('regions: expected at least one region');
+    expect(r.err).toContain(`error: invalid topology file ${bad}: stores[0].addr: expected host:port`);
   });
 });
 

@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { CoordinatorFlags } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { manifestCommand } from './commands/manifest.js';
+import { registerMigrate } from './commands/migrate.js';
 import { remoteStatsCommand } from './commands/remote-stats.js';
 import type { ServeFlags } from './commands/serve.js';
 import { sstCommand } from './commands/sst.js';
@@ -195,6 +196,8 @@ export function buildProgram(out: Output): Command {
       kvRun('scan', [s ?? '', e ?? ''], o),
     );
 
+  registerMigrate(program, out);
+
   program
     .command('demo')
     .description('a short tour of the embedded engine')
@@ -239,7 +242,14 @@ export async function main(argv: readonly string[], out: Output = processOutput)
   }
 }
 
-const TYPED_ERRORS = new Set(['LabError', 'ClientError', 'RpcError', 'StoreError', 'RegionError']);
+const TYPED_ERRORS = new Set([
+  'LabError',
+  'ClientError',
+  'RpcError',
+  'StoreError',
+  'RegionError',
+  'MigrateError',
+]);
 
 function isTypedError(err: unknown): err is Error & { code: string } {
   return (

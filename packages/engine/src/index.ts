@@ -36,6 +36,13 @@ export {
   NoKVError,
   ReadOnlyError,
 } from './errors.js';
+export type {
+  ExternalTableEntry,
+  ExternalTableInfo,
+  ExternalTableOptions,
+  ReadExternalTableOptions,
+} from './external/external-table.js';
+export { buildExternalTable, ExternalTableBuilder, readExternalTable } from './external/external-table.js';
 export type { LevelReport, TableReport, WorkdirReport } from './inspect/inspect-workdir.js';
 export { inspectWorkdir } from './inspect/inspect-workdir.js';
 export type { VersionRecord } from './iterator/db-iterator.js';

@@ -27,6 +27,10 @@ export interface ProcessClusterOptions {
   logLevel?: string;
   /** Also run a coordinator process (the stores heartbeat to it); without it the topology names none. */
   withCoordinator?: boolean;
+  /** `none`: the topology lists stores only (their regions come from elsewhere, e.g. a migration). */
+  regions?: 'two' | 'none';
+  /** Start the store processes now (default true); false leaves it to `startStore`. */
+  startStores?: boolean;
 }
 
 interface Child {
@@ -70,7 +74,8 @@ export class ProcessCluster {
     await writeFile(c.configPath, JSON.stringify(c.topology(), null, 2));
     try {
       if (c.coordinator) await c.startCoordinator();
-      await Promise.all([...c.children.keys()].map((id) => c.startStore(id)));
+      if (options.startStores !== false)
+        await Promise.all([...c.children.keys()].map((id) => c.startStore(id)));
     } catch (err) {
       await c.stop();
       throw err;
@@ -90,10 +95,13 @@ export class ProcessCluster {
         httpAddr: `127.0.0.1:${c.httpPort}`,
         workdir: c.workdir,
       })),
-      regions: [
-        { id: 1, startKey: '', endKey: 'm', peers: peers(1) },
-        { id: 2, startKey: 'm', endKey: '', peers: peers(2) },
-      ],
+      regions:
+        this.options.regions === 'none'
+          ? []
+          : [
+              { id: 1, startKey: '', endKey: 'm', peers: peers(1) },
+              { id: 2, startKey: 'm', endKey: '', peers: peers(2) },
+            ],
     };
   }
 
@@ -124,6 +132,12 @@ export class ProcessCluster {
     });
     this.clients.push(client);
     return client;
+  }
+
+  workdir(storeId: number): string {
+    const c = this.children.get(storeId);
+    if (!c) throw new Error(`no store ${storeId}`);
+    return c.workdir;
   }
 
   storeIds(): number[] {

@@ -167,10 +167,14 @@ export class TableBuilder {
     return out;
   }
 
-  /** Closes the table: writes the meta blocks and footer. Returns its properties. */
-  finish(createdAtMs: number): TableProperties {
+  /**
+   * Closes the table: writes the meta blocks and footer. Returns its properties.
+   * `allowEmpty`: an external table (see `external/`) may hold nothing; its bounds are then empty.
+   * Tables of the LSM tree are never empty.
+   */
+  finish(createdAtMs: number, opts?: { allowEmpty?: boolean }): TableProperties {
     assert(!this.finished, 'finish twice');
-    assert(!this.isEmpty, 'an empty table cannot be finished');
+    assert(!this.isEmpty || opts?.allowEmpty === true, 'an empty table cannot be finished');
     this.flushDataBlock();
     if (this.pendingIndex !== undefined)
       this.addIndexEntry(this.pendingIndex.lastKey, this.pendingIndex.handle);
@@ -196,8 +200,8 @@ export class TableBuilder {
       if (largest === undefined || compareInternalKeys(endSentinel, largest) > 0) largest = endSentinel;
     }
     const props: TableProperties = {
-      smallest: Buffer.from(smallest!),
-      largest: Buffer.from(largest!),
+      smallest: Buffer.from(smallest ?? EMPTY_KEY),
+      largest: Buffer.from(largest ?? EMPTY_KEY),
       minVersion: this.minVersion,
       maxVersion: this.maxVersion,
       entries: this.entries,
@@ -221,6 +225,8 @@ export class TableBuilder {
     return this.offset;
   }
 }
+
+const EMPTY_KEY = Buffer.alloc(0);
 
 /** Suffix of version 0: sorts after every other version of the same user key. */
 const LOWEST_VERSION_SUFFIX = Buffer.alloc(VERSION_SUFFIX_BYTES, 0xff);

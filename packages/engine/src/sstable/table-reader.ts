@@ -107,45 +107,50 @@ export class TableReader {
       throw new IoError('open', path, err);
     }
     try {
-      const size = file.size();
-      if (size < FOOTER_BYTES)
-        throw new CorruptionError(path, 0, `table of ${size} bytes is shorter than its footer`);
-      const footer = decodeFooter(readExact(file, size - FOOTER_BYTES, FOOTER_BYTES), path, size);
-      const load = (h: BlockHandle): Buffer =>
-        decodeBlock(readExact(file, h.offset, h.size + BLOCK_TRAILER_BYTES), path, h.offset);
-      const index = new Block(load(footer.index), path, footer.index.offset);
-      const filter = load(footer.filter);
-      let props: TableProperties;
-      try {
-        props = decodeProperties(load(footer.properties));
-      } catch (err) {
-        if (err instanceof CorruptionError) throw err;
-        throw new CorruptionError(
-          path,
-          footer.properties.offset,
-          `bad properties: ${(err as Error).message}`,
-        );
-      }
-      const rangeDel = new Block(load(footer.rangeDel), path, footer.rangeDel.offset);
-      const tombstones: RangeTombstone[] = [];
-      const it = rangeDel.iterator();
-      for (it.seekToFirst(); it.valid(); it.next()) {
-        if (it.meta() !== KIND_RANGE_DELETE) {
-          throw new CorruptionError(path, footer.rangeDel.offset, 'range-del block holds a non-tombstone');
-        }
-        const key = Buffer.from(it.key());
-        tombstones.push({
-          cf: internalKeyCf(key),
-          start: internalKeyUserKey(key),
-          end: Buffer.from(it.value()),
-          version: internalKeyVersion(key),
-        });
-      }
-      return new TableReader(fileNumber, file, size, index, filter, tombstones, props, cache);
+      return TableReader.fromFile(file, fileNumber, cache);
     } catch (err) {
       await file.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Opens a table over an already open file (synchronously: reads are positioned and sync).
+   * The caller keeps ownership of `file` if this throws. Throws `CorruptionError` or `IoError`.
+   */
+  static fromFile(file: VfsFile, fileNumber: number, cache: BlockCache): TableReader {
+    const path = file.path;
+    const size = file.size();
+    if (size < FOOTER_BYTES)
+      throw new CorruptionError(path, 0, `table of ${size} bytes is shorter than its footer`);
+    const footer = decodeFooter(readExact(file, size - FOOTER_BYTES, FOOTER_BYTES), path, size);
+    const load = (h: BlockHandle): Buffer =>
+      decodeBlock(readExact(file, h.offset, h.size + BLOCK_TRAILER_BYTES), path, h.offset);
+    const index = new Block(load(footer.index), path, footer.index.offset);
+    const filter = load(footer.filter);
+    let props: TableProperties;
+    try {
+      props = decodeProperties(load(footer.properties));
+    } catch (err) {
+      if (err instanceof CorruptionError) throw err;
+      throw new CorruptionError(path, footer.properties.offset, `bad properties: ${(err as Error).message}`);
+    }
+    const rangeDel = new Block(load(footer.rangeDel), path, footer.rangeDel.offset);
+    const tombstones: RangeTombstone[] = [];
+    const it = rangeDel.iterator();
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      if (it.meta() !== KIND_RANGE_DELETE) {
+        throw new CorruptionError(path, footer.rangeDel.offset, 'range-del block holds a non-tombstone');
+      }
+      const key = Buffer.from(it.key());
+      tombstones.push({
+        cf: internalKeyCf(key),
+        start: internalKeyUserKey(key),
+        end: Buffer.from(it.value()),
+        version: internalKeyVersion(key),
+      });
+    }
+    return new TableReader(fileNumber, file, size, index, filter, tombstones, props, cache);
   }
 
   /** Bloom check: false means no version of the key with this base-key hash is in the table. */
@@ -250,6 +255,18 @@ export class TableReader {
   /** Reads and verifies every block; throws `CorruptionError` at the first bad one. */
   verify(): { blocks: number; entries: number } {
     let entries = 0;
+    for (const _ of this.verifiedEntries()) entries++;
+    return { blocks: this.handles.length, entries };
+  }
+
+  /**
+   * Every point entry in order, read straight from the file (not through the block cache) with
+   * each block's checksum and the key order verified; the entry count is checked against the
+   * properties once the walk ends. Throws `CorruptionError` at the first bad block. Entries are
+   * views into freshly read blocks and stay valid.
+   */
+  *verifiedEntries(): Generator<PointResult> {
+    let entries = 0;
     let last: Buffer | undefined;
     for (let i = 0; i < this.handles.length; i++) {
       const h = this.handles[i]!;
@@ -260,12 +277,13 @@ export class TableReader {
       );
       const it = block.iterator();
       for (it.seekToFirst(); it.valid(); it.next()) {
-        const key = Buffer.from(it.key());
+        const key = it.key();
         if (last !== undefined && compareInternalKeys(last, key) >= 0) {
           throw new CorruptionError(this.path, h.offset, 'keys out of order');
         }
         last = key;
         entries++;
+        yield { key, meta: it.meta(), expiresAt: it.expiresAt(), value: it.value() };
       }
     }
     if (entries !== this.props.entries) {
@@ -275,7 +293,6 @@ export class TableReader {
         `table holds ${entries} entries; properties say ${this.props.entries}`,
       );
     }
-    return { blocks: this.handles.length, entries };
   }
 
   async close(): Promise<void> {

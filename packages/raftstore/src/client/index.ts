@@ -1,6 +1,15 @@
 export { type ClusterClientOptions, CoordinatorClient, connectCluster } from './coordinator-client.js';
 export { ClientError, type ClientErrorCode, RawClient, type RawClientOptions } from './raw-client.js';
 export {
+  type AdminClient,
+  type MergeOutcome,
+  mergeRegions,
+  type RegionOpsClientOptions,
+  RegionOpsError,
+  type RegionOpsErrorCode,
+  splitRegion,
+} from './region-ops.js';
+export {
   type LockInfo,
   type ResolveOutcome,
   Transaction,

@@ -3,6 +3,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   Client,
+  type ClientReadableStream,
   type ClientWritableStream,
   credentials as grpcCredentials,
   Metadata,
@@ -59,6 +60,14 @@ export interface ClientStream<Req, Res> {
   readonly call: ClientWritableStream<unknown>;
 }
 
+/** The reading side of an open server-streaming call. */
+export interface ServerStream<Res> extends AsyncIterable<Res> {
+  /** Cancels the call (the iteration throws CANCELLED). */
+  cancel(): void;
+  /** The underlying grpc-js stream. */
+  readonly call: ClientReadableStream<unknown>;
+}
+
 export interface RpcClient<S extends ServiceDescriptors> {
   readonly address: string;
   readonly service: S;
@@ -69,6 +78,15 @@ export interface RpcClient<S extends ServiceDescriptors> {
     method: M,
     opts?: CallOpts,
   ): ClientStream<RequestProps<M>, ResponseOf<M>>;
+  /**
+   * Opens a server-streaming call: the response messages as an async iterable (a failed call
+   * throws RpcError out of the iteration; leaving the loop early cancels the call).
+   */
+  serverStream<M extends S[keyof S]>(
+    method: M,
+    request: RequestProps<M>,
+    opts?: CallOpts,
+  ): ServerStream<ResponseOf<M>>;
   /** Opens a client-streaming call whose messages are written as given (already encoded). */
   openRawClientStream<M extends S[keyof S]>(
     method: M,
@@ -124,10 +142,11 @@ export function createClient<S extends ServiceDescriptors>(
     clientChannelOptions(opts),
   );
   const paths = new Set(Object.values(service).map((m) => m.path));
-  const check = (method: AnyMethod, streaming: boolean): void => {
+  const check = (method: AnyMethod, streaming: boolean, responseStream = false): void => {
     if (!paths.has(method.path)) throw new Error(`${method.path} is not a method of this client's service`);
-    if (method.requestStream !== streaming || method.responseStream) {
-      throw new Error(`${method.path} is not a ${streaming ? 'client-streaming' : 'unary'} method`);
+    if (method.requestStream !== streaming || method.responseStream !== responseStream) {
+      const kind = responseStream ? 'server-streaming' : streaming ? 'client-streaming' : 'unary';
+      throw new Error(`${method.path} is not a ${kind} method`);
     }
   };
 
@@ -222,6 +241,37 @@ export function createClient<S extends ServiceDescriptors>(
         (value) => asBuffer(method.request.encode(value).finish()),
         o,
       );
+    },
+    serverStream<M extends S[keyof S]>(method: M, request: RequestProps<M>, o?: CallOpts) {
+      check(method, false, true);
+      const bytes = asBuffer(method.request.encode(request).finish());
+      const call = client.makeServerStreamRequest<Buffer, ResponseOf<M>>(
+        method.path,
+        rawSerialize,
+        (b: Buffer) => method.response.decode(b) as ResponseOf<M>,
+        bytes,
+        callMetadata(o),
+        callOptions(o),
+      );
+      // Errors surface through the iteration; one arriving while nobody iterates must not crash.
+      call.on('error', () => {});
+      let ended = false;
+      call.once('end', () => {
+        ended = true;
+      });
+      return {
+        call: call as ClientReadableStream<unknown>,
+        cancel: () => call.cancel(),
+        async *[Symbol.asyncIterator]() {
+          try {
+            for await (const message of call) yield message as ResponseOf<M>;
+          } catch (err) {
+            throw toRpcError(err, method.path);
+          } finally {
+            if (!ended) call.cancel();
+          }
+        },
+      };
     },
     openRawClientStream<M extends S[keyof S]>(method: M, o?: CallOpts) {
       return openStream<Uint8Array, ResponseOf<M>>(method, rawSerialize, o);

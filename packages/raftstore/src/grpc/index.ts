@@ -5,6 +5,7 @@ export {
   clientChannelOptions,
   createClient,
   type RpcClient,
+  type ServerStream,
 } from './client.js';
 export {
   type AnyMethod,
@@ -23,6 +24,7 @@ export {
   type ServerOptions,
   type ServiceDescriptors,
   serverDefinition,
+  serverStreamHandler,
   unaryHandler,
 } from './server.js';
 export {

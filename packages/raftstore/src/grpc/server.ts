@@ -1,10 +1,12 @@
 import type {
   ServerOptions as GrpcServerOptions,
   handleClientStreamingCall,
+  handleServerStreamingCall,
   handleUnaryCall,
   MethodDefinition,
   ServerReadableStream,
   ServerUnaryCall,
+  ServerWritableStream,
   ServiceDefinition,
 } from '@grpc/grpc-js';
 import { Metadata, status as Status } from '@grpc/grpc-js';
@@ -189,6 +191,70 @@ export function clientStreamHandler<M extends AnyMethod>(
         if (call.cancelled) return;
         callback(toServerError(err));
       },
+    );
+  };
+}
+
+/**
+ * A grpc-js server-streaming handler: decodes the request (malformed or oversized →
+ * INVALID_ARGUMENT), then `impl` sends response messages with `send`, which waits while the
+ * client is not reading (flow control) and rejects once the call is cancelled. Resolving ends the
+ * call with OK; a thrown error ends it with the status `errorToStatus` picks.
+ */
+export function serverStreamHandler<M extends AnyMethod>(
+  method: M,
+  impl: (
+    req: RequestOf<M>,
+    send: (message: ResponseProps<M>) => Promise<void>,
+    call: ServerWritableStream<Buffer, ResponseProps<M>>,
+  ) => Promise<void>,
+  opts: HandlerOptions,
+): handleServerStreamingCall<Buffer, ResponseProps<M>> {
+  return (call) => {
+    const started = performance.now();
+    const finish = (err?: unknown): void => {
+      opts.onDone?.(
+        method.name,
+        err === undefined ? 'Ok' : errorToStatus(err).code,
+        performance.now() - started,
+      );
+      if (call.cancelled) return;
+      if (err === undefined) call.end();
+      else call.emit('error', toServerError(err));
+    };
+    let cancelled: Promise<never> | undefined;
+    const whenCancelled = (): Promise<never> => {
+      cancelled ??= new Promise<never>((_, reject) => {
+        const fail = () =>
+          reject(new GrpcStatusError(Status.CANCELLED, `${method.name}: the client cancelled the call`));
+        if (call.cancelled) fail();
+        else call.once('cancelled', fail);
+      });
+      cancelled.catch(() => {});
+      return cancelled;
+    };
+    const send = async (message: ResponseProps<M>): Promise<void> => {
+      if (call.cancelled) await whenCancelled();
+      if (call.write(message)) return;
+      await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), whenCancelled()]);
+    };
+    let req: RequestOf<M>;
+    try {
+      req = decodeRequest(method, call.request, opts.maxRequestBytes);
+    } catch (err) {
+      finish(err);
+      return;
+    }
+    let pending: Promise<void>;
+    try {
+      pending = impl(req, send, call);
+    } catch (err) {
+      finish(err);
+      return;
+    }
+    pending.then(
+      () => finish(),
+      (err: unknown) => finish(err),
     );
   };
 }

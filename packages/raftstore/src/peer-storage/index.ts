@@ -16,11 +16,17 @@ export {
   RAFT_INIT_INDEX,
   RAFT_INIT_TERM,
   readRegionStates,
+  snapshotDataWrites,
+  txnRangeDeletes,
 } from './peer-storage.js';
 export {
   decodeSnapshotPayload,
+  type EncodeSnapshotOptions,
   encodeSnapshotPayload,
+  MAX_TABLE_BYTES,
   SNAPSHOT_PAYLOAD_MAGIC,
   SNAPSHOT_PAYLOAD_VERSION,
   type SnapshotPayload,
+  type SnapshotTableMeta,
+  type VersionedRecord,
 } from './snapshot-payload.js';

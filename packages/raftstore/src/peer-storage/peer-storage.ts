@@ -15,6 +15,7 @@ import {
   type HardState,
   type RegionLocalState,
   type RegionMeta,
+  RegionState,
   type Snapshot,
   type SnapshotMetadata,
 } from '@nokv/proto';
@@ -175,6 +176,49 @@ export async function generateRegionSnapshot(db: Database, regionId: bigint): Pr
   }
 }
 
+/**
+ * The engine writes that replace a region's data range with a snapshot payload's data: the range
+ * and every stored transaction-CF version in it deleted, then the payload's pairs and records.
+ */
+export async function snapshotDataWrites(db: Database, payload: SnapshotPayload): Promise<InternalWrite[]> {
+  const ops: InternalWrite[] = [];
+  const range = dataRange(payload.region.startKey, payload.region.endKey);
+  ops.push(deleteRange(range));
+  for (const [k, v] of payload.pairs) ops.push(put(dataKey(k), v));
+  ops.push(...(await txnRangeDeletes(db, range)));
+  for (const r of payload.records ?? []) {
+    ops.push({
+      cf: r.cf,
+      op: 'put',
+      key: dataKey(r.key),
+      version: r.version,
+      value: r.value,
+      ...(r.expiresAt > 0 ? { expiresAt: r.expiresAt } : {}),
+    });
+  }
+  return ops;
+}
+
+/**
+ * Deletes of every stored transaction-CF version in an engine key range. Versions in these
+ * families are the transaction layer's timestamps, which a range tombstone (itself versioned)
+ * cannot cover wholesale without also hiding older versions written after it: they go version by
+ * version.
+ */
+export async function txnRangeDeletes(
+  db: Database,
+  range: { lo: Uint8Array; hi: Uint8Array },
+): Promise<InternalWrite[]> {
+  const ops: InternalWrite[] = [];
+  for (const cf of TXN_CFS) {
+    for await (const rec of db.internal.scan({ cf, gte: range.lo, lt: range.hi })) {
+      if (!isDeleteRecord(rec))
+        ops.push({ cf, op: 'delete', key: Buffer.from(rec.key), version: rec.version });
+    }
+  }
+  return ops;
+}
+
 /** Every RegionLocalState in the engine, by region id: the store's catalog. */
 export async function readRegionStates(db: Database): Promise<RegionLocalState[]> {
   const out: RegionLocalState[] = [];
@@ -205,6 +249,8 @@ export class PeerStorage implements Storage {
   onSnapshotReady: (() => void) | undefined;
 
   private cached: GeneratedSnapshot | undefined;
+  /** The snapshot's configuration of a PENDING peer (see `open`). */
+  private pendingConf: ConfState | undefined;
   private generating = false;
   private tail: Promise<unknown> = Promise.resolve();
   private failed: unknown;
@@ -374,16 +420,27 @@ export class PeerStorage implements Storage {
       throw corrupt(`hard state term ${hardState.term} is below the truncated term ${truncatedTerm}`);
     }
 
+    // A peer installed from an admin snapshot (PENDING) lists itself in its region meta, but is
+    // not in the configuration until the leader's membership change reaches it: Raft starts from
+    // the snapshot's configuration, so the new peer can neither campaign nor count in a quorum.
+    const pendingConf =
+      state.region.state === RegionState.Pending && snapMeta !== undefined ? snapMeta.confState : undefined;
     const mem = new MemoryStorage();
     if (truncatedIndex > 0n) {
       mem.applySnapshot({
         data: EMPTY,
-        metadata: { index: truncatedIndex, term: truncatedTerm, confState: confStateOfRegion(state.region) },
+        metadata: {
+          index: truncatedIndex,
+          term: truncatedTerm,
+          confState: pendingConf ?? confStateOfRegion(state.region),
+        },
       });
     }
     mem.append(entries);
     mem.setHardState(hardState);
-    return new PeerStorage(db, regionId, state, mem, opts);
+    const storage = new PeerStorage(db, regionId, state, mem, opts);
+    storage.pendingConf = pendingConf;
+    return storage;
   }
 
   // --- Storage (served from memory) ---------------------------------------------------------------
@@ -429,6 +486,14 @@ export class PeerStorage implements Storage {
     );
   }
 
+  /**
+   * Generates a snapshot of the region now, under the write lock (no apply changes the region
+   * while its column families are read), for an admin export. Does not touch Raft's cached one.
+   */
+  generateSnapshotNow(): Promise<GeneratedSnapshot> {
+    return this.exclusive(() => this.generate(this.db, this.regionId));
+  }
+
   // --- state ----------------------------------------------------------------------------------
 
   get region(): RegionMeta {
@@ -466,8 +531,14 @@ export class PeerStorage implements Storage {
     return this.state.appliedIndex > 0n || this.state.truncatedIndex > 0n;
   }
 
-  /** The configuration as of the applied index: from the region's peers (empty if uninitialized). */
+  /**
+   * The configuration as of the applied index: from the region's peers (empty if uninitialized),
+   * or for a PENDING peer the installed snapshot's configuration, which does not include it.
+   */
   confState(): ConfState {
+    if (this.pendingConf !== undefined && this.state.region.state === RegionState.Pending) {
+      return this.pendingConf;
+    }
     return this.isInitialized() ? confStateOfRegion(this.state.region) : emptyConfState();
   }
 
@@ -512,28 +583,7 @@ export class PeerStorage implements Storage {
           throw err;
         }
         checkPayloadMatches(id, md, payload);
-        const range = dataRange(payload.region.startKey, payload.region.endKey);
-        ops.push(deleteRange(range));
-        for (const [k, v] of payload.pairs) ops.push(put(dataKey(k), v));
-        // Versions in these families are the transaction layer's timestamps, which a range
-        // tombstone (itself versioned) cannot cover wholesale without also hiding the payload's
-        // older versions: delete what is there version by version, then write the payload.
-        for (const cf of TXN_CFS) {
-          for await (const rec of this.db.internal.scan({ cf, gte: range.lo, lt: range.hi })) {
-            if (!isDeleteRecord(rec))
-              ops.push({ cf, op: 'delete', key: Buffer.from(rec.key), version: rec.version });
-          }
-        }
-        for (const r of payload.records ?? []) {
-          ops.push({
-            cf: r.cf,
-            op: 'put',
-            key: dataKey(r.key),
-            version: r.version,
-            value: r.value,
-            ...(r.expiresAt > 0 ? { expiresAt: r.expiresAt } : {}),
-          });
-        }
+        ops.push(...(await snapshotDataWrites(this.db, payload)));
         deleteLog(ops, id, this.mem.firstIndex(), last + 1n);
         const state: RegionLocalState = {
           region: payload.region,
@@ -629,6 +679,7 @@ export class PeerStorage implements Storage {
    * `opts.commit`: a commit index Raft knows but the hard state does not hold yet (a leader applying
    * ahead of its Ready's hard state); it is written in the same batch, so the applied index never
    * passes the persisted commit. It must not pass the persisted log.
+   * `opts.sync`: fsync the batch (a split or merge step, whose effect other stores rely on).
    * @throws PeerStorageError `InvalidArgument` if the applied index goes back or passes commit.
    */
   applyWrites(
@@ -636,7 +687,7 @@ export class PeerStorage implements Storage {
     appliedIndex: bigint,
     appliedTerm: bigint,
     region?: RegionMeta,
-    opts?: { commit?: bigint },
+    opts?: { commit?: bigint; sync?: boolean },
   ): Promise<void> {
     return this.exclusive(async () => {
       const id = this.regionId;
@@ -688,7 +739,7 @@ export class PeerStorage implements Storage {
       };
       ops.push(put(regionStateKey(id), encodeRegionLocalState(state)));
       if (newHardState !== undefined) ops.push(put(raftHardStateKey(id), encodeHardState(newHardState)));
-      await this.write(ops, false);
+      await this.write(ops, opts?.sync === true);
       this.state = state;
       if (newHardState !== undefined) this.mem.setHardState(newHardState);
     });

@@ -5,7 +5,10 @@ import {
   peerFromWire,
   peerToWire,
   type RegionEpoch,
+  type RegionMeta,
   type RegionPeer,
+  regionFromWire,
+  regionToWire,
   uint64FromWire,
   uint64ToWire,
 } from '@nokv/proto';
@@ -38,14 +41,22 @@ export type TxnCommand =
   | { type: 'resolveLock'; req: ResolveLockRequest }
   | { type: 'checkTxnStatus'; req: CheckTxnStatusRequest };
 
+/** A command that changes the region itself (split, merge); applied by `split-merge.ts`. */
+export type AdminCommand =
+  | { type: 'split'; splitKey: Uint8Array; newRegionId: bigint; newPeerIds: bigint[] }
+  | { type: 'prepareMerge'; targetRegionId: bigint }
+  | { type: 'commitMerge'; source: RegionMeta; sourcePrepareIndex: bigint };
+
 export interface RaftCommand {
   regionId: bigint;
   epoch: RegionEpoch;
   peerId: bigint;
-  /** Raw writes (empty when the command is transactional). */
+  /** Raw writes (empty when the command is transactional or an admin command). */
   requests: WriteRequest[];
   /** A transactional command (the entry then holds nothing else). */
   txn?: TxnCommand;
+  /** A split or merge step (the entry then holds nothing else). */
+  admin?: AdminCommand;
 }
 
 const LOCK_KINDS: readonly LockKind[] = ['put', 'delete', 'lock'];
@@ -194,6 +205,50 @@ function txnFromWire(r: nokv.cmd.v1.Request): TxnCommand | undefined {
   return undefined;
 }
 
+function adminToWire(cmd: AdminCommand): nokv.cmd.v1.AdminCmd.$Properties {
+  switch (cmd.type) {
+    case 'split':
+      return {
+        split: {
+          splitKey: cmd.splitKey,
+          newRegionId: u64(cmd.newRegionId, 'new_region_id'),
+          newPeerIds: cmd.newPeerIds.map((id) => u64(id, 'new_peer_ids')),
+        },
+      };
+    case 'prepareMerge':
+      return { prepareMerge: { targetRegionId: u64(cmd.targetRegionId, 'target_region_id') } };
+    case 'commitMerge':
+      return {
+        commitMerge: {
+          source: regionToWire(cmd.source),
+          sourcePrepareIndex: u64(cmd.sourcePrepareIndex, 'source_prepare_index'),
+        },
+      };
+  }
+}
+
+function adminFromWire(a: nokv.cmd.v1.AdminCmd): AdminCommand {
+  if (a.split) {
+    return {
+      type: 'split',
+      splitKey: a.split.splitKey ?? new Uint8Array(0),
+      newRegionId: uint64FromWire(a.split.newRegionId),
+      newPeerIds: (a.split.newPeerIds ?? []).map((id) => uint64FromWire(id)),
+    };
+  }
+  if (a.prepareMerge) {
+    return { type: 'prepareMerge', targetRegionId: uint64FromWire(a.prepareMerge.targetRegionId) };
+  }
+  if (a.commitMerge) {
+    return {
+      type: 'commitMerge',
+      source: regionFromWire(a.commitMerge.source),
+      sourcePrepareIndex: uint64FromWire(a.commitMerge.sourcePrepareIndex),
+    };
+  }
+  throw new StoreError('Internal', 'admin command of no known kind');
+}
+
 export function encodeCommand(cmd: RaftCommand): Uint8Array {
   const body = nokv.cmd.v1.RaftCmdRequest.encode({
     header: {
@@ -206,6 +261,7 @@ export function encodeCommand(cmd: RaftCommand): Uint8Array {
       : cmd.requests.map((r) =>
           r.op === 'put' ? { put: { key: r.key, value: r.value } } : { delete: { key: r.key } },
         ),
+    admin: cmd.admin ? adminToWire(cmd.admin) : null,
   }).finish();
   const out = new Uint8Array(body.length + 1);
   out[0] = CMD_TAG;
@@ -242,12 +298,25 @@ export function decodeCommand(data: Uint8Array): RaftCommand {
     else if (r.delete) requests.push({ op: 'delete', key: r.delete.key ?? new Uint8Array(0) });
     else throw new StoreError('Internal', 'command holds a request of no known kind');
   }
+  let admin: AdminCommand | undefined;
+  if (m.admin) {
+    if (requests.length > 0 || txn) {
+      throw new StoreError('Internal', 'an admin command must be the only request of its entry');
+    }
+    try {
+      admin = adminFromWire(m.admin);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('Internal', `admin command does not decode: ${(err as Error).message}`);
+    }
+  }
   return {
     regionId: uint64FromWire(m.header?.regionId),
     epoch: epochFromWire(m.header?.regionEpoch),
     peerId: uint64FromWire(m.header?.peerId),
     requests,
     ...(txn ? { txn } : {}),
+    ...(admin ? { admin } : {}),
   };
 }
 

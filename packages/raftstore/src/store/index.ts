@@ -14,6 +14,12 @@ export {
   storeServices,
 } from './services.js';
 export {
+  DEFAULT_SPLIT_CHECK_INTERVAL_MS,
+  DEFAULT_SPLIT_SIZE_BYTES,
+  type PrepareMergeResult,
+  type SplitResult,
+} from './split-merge.js';
+export {
   type RegionStatusView,
   type RequestContext,
   Store,

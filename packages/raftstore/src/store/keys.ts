@@ -8,6 +8,8 @@
 //   0x01 0x03 ‖ region id (u64 BE)                   region local state (RegionLocalState): meta,
 //                                                    applied index/term, truncated index/term
 //   0x01 0x04 ‖ region id (u64 BE)                   tombstone: peer id (u64 BE) removed from it
+//   0x01 0x05 ‖ region id (u64 BE)                   merge state of a source region in MERGING:
+//                                                    target region id, PrepareMerge index (u64 BE)
 //
 // Local keys sort before every data key ('z' = 0x7a), so a scan of the data space never meets
 // them, and the region-state keys sit together so the catalog is one short prefix scan.
@@ -120,3 +122,14 @@ export const tombstoneRange = {
   lo: Buffer.from([LOCAL, TOMBSTONE]),
   hi: Buffer.from([LOCAL, TOMBSTONE + 1]),
 };
+
+const MERGE_STATE = 0x05;
+
+/** 0x01 0x05 ‖ region id: the merge a source region is in (target id ‖ PrepareMerge index). */
+export function mergeStateKey(regionId: bigint): Buffer {
+  const k = Buffer.alloc(10);
+  k[0] = LOCAL;
+  k[1] = MERGE_STATE;
+  u64(k, 2, regionId);
+  return k;
+}

@@ -12,11 +12,13 @@ import {
   type RaftMessage,
   type RegionMeta,
   type RegionPeer,
+  RegionState,
 } from '@nokv/proto';
 import type { PeerStorage } from '../peer-storage/index.js';
 import { RaftError, RawNode, type Ready, type SoftState, StateType } from '../raft/index.js';
 import type { Latches, TxnDb } from '../txn/index.js';
 import {
+  type AdminCommand,
   decodeCommand,
   decodeConfChangeContext,
   encodeCommand,
@@ -27,6 +29,8 @@ import {
 } from './command.js';
 import { RegionError, StoreError } from './errors.js';
 import type { StoreLogger } from './logger.js';
+import { joinedRegion } from './region-install.js';
+import type { AdminApplier } from './split-merge.js';
 import { runTxnCommand } from './txn-apply.js';
 
 /** What a peer needs from the store that hosts it. */
@@ -44,6 +48,8 @@ export interface PeerHost {
   readonly db: TxnDb;
   /** The store's key latches, held by a transactional command from its read to its write. */
   readonly latches: Latches;
+  /** Applies split and merge entries (without it they are refused). */
+  readonly admin?: AdminApplier;
 }
 
 export type PeerEvent =
@@ -235,6 +241,10 @@ export class Peer {
     requests: WriteRequest[],
   ): Promise<unknown> {
     this.ensureLeaderAndCapacity();
+    if (this.region.state === RegionState.Merging) {
+      // Its data must stay as PrepareMerge left it; once merged, the target takes these keys.
+      throw RegionError.serverBusy(`region ${this.regionId} is merging into its neighbour`, 100);
+    }
     for (const k of keys) {
       if (!keyInRegion(k, this.region)) throw RegionError.keyNotInRegion(k, this.region);
     }
@@ -262,10 +272,40 @@ export class Peer {
       return Promise.reject(new StoreError('Unavailable', `region ${this.regionId}: peer stopped`));
     if (!this.isLeader) return Promise.reject(RegionError.notLeader(this.regionId, this.leader()));
     this.wake();
+    const epoch = this.region.epoch;
     const promise = new Promise<void>((resolve, reject) => this.nextReads.push({ resolve, reject }));
     this.host.count('reads');
     if (!this.readInFlight) this.issueReadIndex();
-    return promise;
+    // A split or merge applied meanwhile moved keys the caller checked against the old range.
+    return promise.then(() => {
+      if (this.region.epoch.version !== epoch.version) {
+        throw RegionError.epochNotMatch(
+          epoch,
+          this.host.admin?.currentRegions(this.region, []) ?? [this.region],
+        );
+      }
+    });
+  }
+
+  /**
+   * Proposes a split or merge step (split-merge.ts). `applied` settles with what applying the entry
+   * at `index` produced.
+   */
+  proposeAdmin(admin: AdminCommand): { index: bigint; applied: Promise<unknown> } {
+    this.ensureLeaderAndCapacity();
+    const data = encodeCommand({
+      regionId: this.regionId,
+      epoch: this.region.epoch,
+      peerId: this.peerId,
+      requests: [],
+      admin,
+    });
+    const { index, term } = this.appendProposal(() => this.rn.propose(data));
+    this.host.count('proposals');
+    const applied = new Promise<unknown>((resolve, reject) => {
+      this.proposals.set(index, { term, resolve, reject });
+    });
+    return { index, applied };
   }
 
   private issueReadIndex(): void {
@@ -292,6 +332,10 @@ export class Peer {
   /** Adds a voter or learner, or removes a peer; resolves with the region once applied. */
   changePeer(kind: 'add-voter' | 'add-learner' | 'remove', peer: RegionPeer): Promise<RegionMeta> {
     this.ensureLeaderAndCapacity();
+    if (this.region.state === RegionState.Merging) {
+      // CommitMerge expects the source on the stores PrepareMerge saw.
+      throw new StoreError('FailedPrecondition', `region ${this.regionId} is merging; membership is frozen`);
+    }
     const type =
       kind === 'add-voter'
         ? ConfChangeType.AddNode
@@ -596,16 +640,20 @@ export class Peer {
     let region = this.region;
     let regionChanged = false;
     let removedSelf = false;
+    /** Follow-ups of split and merge entries, run once their batches are written. */
+    const afterAdmin: (() => Promise<void>)[] = [];
     /** The last entry looked at: a flush of the pending batch records it as applied. */
     let prev: { index: bigint; term: bigint } | undefined;
-    const flush = async (data: ReadonlyArray<WriteRequest | InternalWrite>, index: bigint, term: bigint) => {
-      await this.storage.applyWrites(
-        data,
-        index,
-        term,
-        regionChanged ? region : undefined,
-        commit === undefined ? undefined : { commit },
-      );
+    const flush = async (
+      data: ReadonlyArray<WriteRequest | InternalWrite>,
+      index: bigint,
+      term: bigint,
+      sync = false,
+    ) => {
+      await this.storage.applyWrites(data, index, term, regionChanged ? region : undefined, {
+        ...(commit === undefined ? {} : { commit }),
+        ...(sync ? { sync } : {}),
+      });
       writes = [];
     };
     for (const e of entries) {
@@ -613,9 +661,26 @@ export class Peer {
         if (e.data.length > 0) {
           const cmd = decodeCommand(e.data);
           const keys = cmd.txn ? txnCommandKeys(cmd.txn) : cmd.requests.map((r) => r.key);
-          const refusal = checkCommand(cmd.epoch.version, keys, region);
+          const refusal = cmd.admin
+            ? undefined
+            : checkCommand(cmd.epoch.version, keys, region, this.host.admin);
           if (refusal) outcomes.push({ index: e.index, term: e.term, error: refusal });
-          else if (cmd.txn) {
+          else if (cmd.admin) {
+            // A split or merge: what came before is written first, then its own batch (synced,
+            // with the new region meta and its index) before the next entry is looked at.
+            if (writes.length > 0 && prev) await flush(writes, prev.index, prev.term);
+            const out = this.host.admin
+              ? await this.host.admin.applyAdmin(this, cmd, cmd.admin, region, e.index)
+              : { error: new StoreError('Internal', 'this store cannot apply admin commands') };
+            if ('error' in out) outcomes.push({ index: e.index, term: e.term, error: out.error });
+            else {
+              region = out.region;
+              regionChanged = true;
+              await flush(out.writes, e.index, e.term, true);
+              afterAdmin.push(out.after);
+              outcomes.push({ index: e.index, term: e.term, value: out.value });
+            }
+          } else if (cmd.txn) {
             if (writes.length > 0 && prev) await flush(writes, prev.index, prev.term);
             // Latches on the keys the command must own; a range resolve (no keys listed) reads the
             // lock family over the region's range, which this region alone applies, in log order.
@@ -634,8 +699,9 @@ export class Peer {
         } // else: a new leader's empty entry
       } else if (e.type === EntryType.ConfChangeV2) {
         const cc = decodeConfChangeV2(e.data);
-        this.rn.applyConfChange(cc);
-        region = applyMembership(region, cc);
+        const conf = this.rn.applyConfChange(cc);
+        // A PENDING peer (admin snapshot install) that is now in the configuration has joined.
+        region = joinedRegion(applyMembership(region, cc), conf, this.peerId);
         regionChanged = true;
         if (!region.peers.some((p) => p.peerId === this.peerId)) removedSelf = true;
         outcomes.push({ index: e.index, term: e.term });
@@ -650,6 +716,7 @@ export class Peer {
     const last = entries[entries.length - 1]!;
     await flush(writes, last.index, last.term);
     this.host.count('entries_applied', entries.length);
+    for (const after of afterAdmin) await after();
     if (regionChanged) this.host.regionChanged(this);
     for (const o of outcomes) this.settle(o.index, o.term, o.error, o.value);
     // Proposals at indexes now applied without a matching entry were overwritten.
@@ -705,9 +772,19 @@ export class Peer {
 }
 
 /** Why a committed command must not take effect here (its epoch or keys no longer fit), if so. */
-function checkCommand(version: bigint, keys: Uint8Array[], region: RegionMeta): Error | undefined {
-  if (version !== region.epoch.version)
-    return RegionError.epochNotMatch({ version, confVersion: 0n }, [region]);
+function checkCommand(
+  version: bigint,
+  keys: Uint8Array[],
+  region: RegionMeta,
+  admin: AdminApplier | undefined,
+): Error | undefined {
+  if (version !== region.epoch.version) {
+    // After a split, name the regions that took keys away too (the caller routes by the answer).
+    return RegionError.epochNotMatch(
+      { version, confVersion: 0n },
+      admin?.currentRegions(region, keys) ?? [region],
+    );
+  }
   for (const k of keys) if (!keyInRegion(k, region)) return RegionError.keyNotInRegion(k, region);
   return undefined;
 }

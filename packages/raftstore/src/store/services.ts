@@ -5,6 +5,7 @@ import {
   type nokv,
   peerFromWire,
   RaftAdminService,
+  regionFromWire,
   regionToWire,
   uint64FromWire,
   uint64ToWire,
@@ -28,6 +29,7 @@ import {
   TxnNotFoundError,
   WriteConflictError,
 } from '../txn/index.js';
+import { adminSnapshotHandlers } from './admin-snapshot-service.js';
 import { RegionError } from './errors.js';
 import type { RequestContext, Store } from './store.js';
 
@@ -498,6 +500,8 @@ export function adminService(store: Store): ServiceEntry {
   return {
     definition: serverDefinition(RaftAdminService),
     implementation: {
+      // RegionRuntimeStatus, AddPeer, RemovePeer, snapshot export/import and progress.
+      ...adminSnapshotHandlers(store),
       RegionStatus: unaryHandler(
         RaftAdminService.RegionStatus,
         async (req) => statusOf(uint64FromWire(req.regionId)),
@@ -545,6 +549,66 @@ export function adminService(store: Store): ServiceEntry {
           }),
         opts,
       ),
+      SplitRegion: unaryHandler(
+        RaftAdminService.SplitRegion,
+        (req, call) =>
+          withRegionError(async () => {
+            const regionId = uint64FromWire(req.regionId);
+            const newRegionId = uint64FromWire(req.newRegionId);
+            const newPeerIds = (req.newPeerIds ?? []).map((id) => uint64FromWire(id));
+            if (regionId === 0n || newRegionId === 0n || newPeerIds.length === 0) {
+              throw invalid('region_id, new_region_id and new_peer_ids are required');
+            }
+            const splitKey = key(req.splitKey, 'split_key');
+            const { left, right } = await store.splitRegion(
+              regionId,
+              splitKey,
+              newRegionId,
+              newPeerIds,
+              remainingMs(call),
+            );
+            return { left: regionToWire(left), right: regionToWire(right) };
+          }),
+        opts,
+      ),
+      PrepareMerge: unaryHandler(
+        RaftAdminService.PrepareMerge,
+        (req, call) =>
+          withRegionError(async () => {
+            const sourceId = uint64FromWire(req.sourceRegionId);
+            const targetId = uint64FromWire(req.targetRegionId);
+            if (sourceId === 0n || targetId === 0n || sourceId === targetId) {
+              throw invalid('source_region_id and target_region_id are required and must differ');
+            }
+            const r = await store.prepareMerge(sourceId, targetId, remainingMs(call));
+            return {
+              source: regionToWire(r.source),
+              prepareIndex: uint64ToWire(r.prepareIndex, 'prepare_index'),
+            };
+          }),
+        opts,
+      ),
+      CommitMerge: unaryHandler(
+        RaftAdminService.CommitMerge,
+        (req, call) =>
+          withRegionError(async () => {
+            const targetId = uint64FromWire(req.targetRegionId);
+            const prepareIndex = uint64FromWire(req.sourcePrepareIndex);
+            if (targetId === 0n || !req.source || prepareIndex === 0n) {
+              throw invalid('target_region_id, source and source_prepare_index are required');
+            }
+            let source: ReturnType<typeof regionFromWire>;
+            try {
+              source = regionFromWire(req.source);
+            } catch (err) {
+              throw invalid(`source: ${(err as Error).message}`);
+            }
+            if (source.id === 0n || source.id === targetId) throw invalid('source.id is required');
+            const region = await store.commitMerge(targetId, source, prepareIndex, remainingMs(call));
+            return { region: regionToWire(region) };
+          }),
+        opts,
+      ),
     },
   };
 }
@@ -554,9 +618,12 @@ export function storeServices(store: Store): ServiceEntry[] {
   return [
     kvService(store),
     adminService(store),
-    raftTransportService({
-      onRaftMessages: (msgs) => store.onRaftMessages(msgs),
-      onSnapshot: (msg) => store.onSnapshot(msg),
-    }),
+    raftTransportService(
+      {
+        onRaftMessages: (msgs) => store.onRaftMessages(msgs),
+        onSnapshot: (msg) => store.onSnapshot(msg),
+      },
+      { snapshotTracker: store.snapshots },
+    ),
   ];
 }

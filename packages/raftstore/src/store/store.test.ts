@@ -326,7 +326,8 @@ describe('replicated regions', () => {
         regionId: uint64ToWire(1n, 'r'),
         regionEpoch: { ...epoch, version: uint64ToWire(0n, 'v') },
       });
-      expect(stale.regionError?.epochNotMatch?.currentRegions?.length).toBe(1);
+      // The region first, then its right neighbours (where split-off children would be).
+      expect(stale.regionError?.epochNotMatch?.currentRegions?.map((r) => String(r.id))).toEqual(['1', '2']);
       const unknown = await get({ regionId: uint64ToWire(99n, 'r'), regionEpoch: epoch });
       expect(unknown.regionError?.regionNotFound).toBeTruthy();
       const wrongStore = await get({

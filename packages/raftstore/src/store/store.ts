@@ -29,7 +29,31 @@ import { storeIdentKey, tombstoneKey, tombstoneRange } from './keys.js';
 import { type StoreLogger, silentStoreLogger } from './logger.js';
 import { Peer, type PeerEvent, type PeerHost, type PeerOptions } from './peer.js';
 import { readValue, scanValues } from './reads.js';
+import {
+  type AddPeerRequest,
+  type AddPeerResult,
+  addPeer,
+  type ExportedRegionSnapshot,
+  exportRegionSnapshot,
+  type RegionRuntimeStatus,
+  regionRuntimeStatus,
+  removePeer,
+} from './region-admin.js';
+import {
+  discardInterruptedInstalls,
+  installRegionSnapshot,
+  type RegionSnapshotHeader,
+  type StoreInternals,
+} from './region-install.js';
 import { storeServices } from './services.js';
+import { SnapshotTracker, type SnapshotTransfer, type SnapshotTransferView } from './snapshot-tracker.js';
+import {
+  DEFAULT_SPLIT_CHECK_INTERVAL_MS,
+  DEFAULT_SPLIT_SIZE_BYTES,
+  type PrepareMergeResult,
+  RegionOps,
+  type SplitResult,
+} from './split-merge.js';
 
 export interface StoreRaftOptions {
   /** Milliseconds per Raft tick (default 100). */
@@ -56,6 +80,12 @@ export interface StoreStartOptions {
   commandTimeoutMs?: number;
   logger?: StoreLogger;
   registry?: Registry;
+  /** Approximate size at which a region this store leads is split (default 96 MiB; 0 = never). */
+  splitSizeBytes?: number;
+  /** How often leaders' regions are checked against `splitSizeBytes` (default 10 s). */
+  splitCheckIntervalMs?: number;
+  /** New region and peer ids for automatic splits (the coordinator's AllocId); none → no auto split. */
+  allocIds?: (count: number) => Promise<bigint[]>;
 }
 
 /** Which region a request is for, as the client saw it. */
@@ -117,8 +147,14 @@ export class Store {
   private readonly events = new Map<PeerEvent, number>();
   private readonly host: PeerHost;
   private readonly resolveStoreAddress: (storeId: bigint) => string | undefined;
+  /** Addresses operators gave (AddPeer's target_addr) for stores the resolver does not know. */
+  private readonly learnedAddresses = new Map<bigint, string>();
+  /** Snapshots moving in and out of this store (Raft catch-up and admin installs). */
+  readonly snapshots = new SnapshotTracker();
   /** Key latches shared by every region's transactional commands (they share the engine). */
   readonly latches = new Latches();
+  /** Split and merge (split-merge.ts). */
+  private readonly regionOps: RegionOps;
 
   private constructor(options: StoreStartOptions) {
     this.storeId = options.storeId;
@@ -126,13 +162,14 @@ export class Store {
     this.logger = options.logger ?? silentStoreLogger;
     this.peerOptions = { ...DEFAULT_PEER_OPTIONS, ...definedOnly(options.raft ?? {}) };
     this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
-    this.resolveStoreAddress = options.resolveStoreAddress;
+    this.resolveStoreAddress = (id) => options.resolveStoreAddress(id) ?? this.learnedAddresses.get(id);
     this.metrics = new StoreMetrics(options.registry, this);
     this.transport = new RaftTransport({
       storeId: options.storeId,
-      resolveStoreAddress: options.resolveStoreAddress,
+      resolveStoreAddress: this.resolveStoreAddress,
       ...(options.registry ? { registry: options.registry } : {}),
       logger: this.logger,
+      snapshotTracker: this.snapshots,
     });
     this.transport.onUnreachable = (msg) =>
       this.peers.get(msg.regionId)?.reportUnreachable(msg.toPeer.peerId);
@@ -145,10 +182,32 @@ export class Store {
         if (peer.hibernating && peer.leader()?.storeId === storeId) peer.wake();
       }
     };
+    this.regionOps = new RegionOps(
+      {
+        storeId: options.storeId,
+        db: options.db,
+        logger: this.logger,
+        peer: (id) => this.peers.get(id),
+        peers: () => this.peers.values(),
+        openPeer: (id) => this.openPeer(id),
+        tombstone: (id) => this.tombstones.get(id),
+        forgetPeer: (id, peer, peerId) => {
+          if (peer !== undefined && this.peers.get(id) === peer) this.peers.delete(id);
+          if ((this.tombstones.get(id) ?? -1n) < peerId) this.tombstones.set(id, peerId);
+        },
+        withTimeout: (p, ms, what) => this.withTimeout(p, ms, what),
+      },
+      {
+        splitSizeBytes: options.splitSizeBytes ?? DEFAULT_SPLIT_SIZE_BYTES,
+        splitCheckIntervalMs: options.splitCheckIntervalMs ?? DEFAULT_SPLIT_CHECK_INTERVAL_MS,
+        ...(options.allocIds ? { allocIds: options.allocIds } : {}),
+      },
+    );
     this.host = {
       storeId: options.storeId,
       db: options.db,
       latches: this.latches,
+      admin: this.regionOps,
       logger: this.logger,
       send: (msg) => this.transport.send(msg),
       regionChanged: (peer) => this.onRegionChanged(peer),
@@ -202,11 +261,14 @@ export class Store {
     } else {
       this.logger.info({ regions: states.length }, 'recovered regions from the workdir');
     }
+    // Admin snapshot installs whose AddPeer never reached them leave no hosted peer.
+    states = await discardInterruptedInstalls(options.db, states, options.storeId, this.logger);
     for (const state of states) {
       if (state.region.state === RegionState.Tombstone) continue;
       if (!state.region.peers.some((p) => p.storeId === options.storeId)) continue;
       await this.openPeer(state.region.id);
     }
+    await this.regionOps.start();
     this.transport.watchStores(this.knownStores());
     const tickMs = options.raft?.tickMs ?? 100;
     this.ticker = setInterval(() => this.tick(), tickMs);
@@ -222,10 +284,15 @@ export class Store {
       throw RegionError.storeNotMatch(ctx.storeId, this.storeId);
     }
     const peer = this.peers.get(ctx.regionId);
-    if (!peer || peer.isStopped) throw RegionError.regionNotFound(ctx.regionId);
+    if (!peer || peer.isStopped) {
+      throw this.regionOps.goneRegionError(ctx.regionId, keys) ?? RegionError.regionNotFound(ctx.regionId);
+    }
     const region = peer.region;
     if (ctx.epoch === undefined || !epochEquals(ctx.epoch, region.epoch)) {
-      throw RegionError.epochNotMatch(ctx.epoch ?? { version: 0n, confVersion: 0n }, [region]);
+      throw RegionError.epochNotMatch(
+        ctx.epoch ?? { version: 0n, confVersion: 0n },
+        this.regionOps.currentRegions(region, keys),
+      );
     }
     for (const key of keys) {
       if (key.length > 0 && !keyInRegion(key, region)) throw RegionError.keyNotInRegion(key, region);
@@ -241,6 +308,7 @@ export class Store {
     );
     const started = performance.now();
     await this.withTimeout(peer.proposeWrites(requests), deadlineMs, 'write');
+    this.regionOps.noteWrite(peer.regionId, requests);
     this.metrics.commandSeconds.observe({ kind: 'write' }, (performance.now() - started) / 1000);
   }
 
@@ -294,6 +362,7 @@ export class Store {
     }
     const started = performance.now();
     const response = await this.withTimeout(peer.proposeTxn(cmd), deadlineMs, cmd.type);
+    this.regionOps.noteTxn(peer.regionId, cmd);
     this.metrics.commandSeconds.observe({ kind: 'txn_write' }, (performance.now() - started) / 1000);
     return response;
   }
@@ -389,6 +458,108 @@ export class Store {
     return region;
   }
 
+  /**
+   * Splits a region this store leads at `splitKey`: it keeps [start, splitKey) and region
+   * `newRegionId` (peers `newPeerIds`, in the order of the region's peers) takes the rest.
+   * Resolves once the split is applied here. Retrying a split that took effect succeeds.
+   */
+  splitRegion(
+    regionId: bigint,
+    splitKey: Uint8Array,
+    newRegionId: bigint,
+    newPeerIds: readonly bigint[],
+    deadlineMs?: number,
+  ): Promise<SplitResult> {
+    return this.regionOps.splitRegion(regionId, splitKey, newRegionId, newPeerIds, deadlineMs);
+  }
+
+  /** First step of merging `sourceId` into its left neighbour `targetId` (this store leads the source). */
+  prepareMerge(sourceId: bigint, targetId: bigint, deadlineMs?: number): Promise<PrepareMergeResult> {
+    return this.regionOps.prepareMerge(sourceId, targetId, deadlineMs);
+  }
+
+  /**
+   * Second step (this store leads the target), once every replica of the source applied
+   * PrepareMerge at `prepareIndex`. Resolves with the target's new meta.
+   */
+  commitMerge(
+    targetId: bigint,
+    source: RegionMeta,
+    prepareIndex: bigint,
+    deadlineMs?: number,
+  ): Promise<RegionMeta> {
+    return this.regionOps.commitMerge(targetId, source, prepareIndex, deadlineMs);
+  }
+
+  // --- region snapshots, and membership changes with them (region-admin.ts, region-install.ts) ---
+
+  /** Snapshot transfers in flight, then the most recent finished ones. */
+  snapshotProgress(): SnapshotTransferView[] {
+    return this.snapshots.list();
+  }
+
+  /**
+   * A snapshot of a region this store leads, generated now (SST payload, snapshot-payload.ts).
+   * @throws StoreError `NotFound` / `FailedPrecondition` (not the leader).
+   */
+  exportRegionSnapshot(regionId: bigint): Promise<ExportedRegionSnapshot> {
+    return exportRegionSnapshot(this, regionId);
+  }
+
+  /**
+   * Installs a region snapshot (header and the whole payload) as a new PENDING peer
+   * `header.peerId` here, into an empty peer only, and publishes it. Nothing is left behind when
+   * it fails.
+   */
+  importRegionSnapshot(
+    header: RegionSnapshotHeader,
+    data: Uint8Array,
+    transfer?: SnapshotTransfer,
+  ): Promise<RegionMeta> {
+    return installRegionSnapshot(this.internals(), header, data, transfer);
+  }
+
+  /** Adds a peer with a snapshot to a region this store leads (see region-admin.ts addPeer). */
+  addPeer(req: AddPeerRequest): Promise<AddPeerResult> {
+    return addPeer(this, this.internals(), req);
+  }
+
+  /** Removes a peer from a region this store leads; a peer that is not a member is a no-op. */
+  removePeer(regionId: bigint, peerId: bigint, deadlineMs?: number): Promise<RegionMeta> {
+    return removePeer(this, regionId, peerId, deadlineMs);
+  }
+
+  /** What this store knows of a region (an unknown one: all zero, `known` false). */
+  regionRuntimeStatus(regionId: bigint): Promise<RegionRuntimeStatus> {
+    return regionRuntimeStatus(this, this.internals(), regionId);
+  }
+
+  /** @internal The routing tables and hooks region-install.ts and region-admin.ts work with. */
+  internals(): StoreInternals {
+    const store = this;
+    return {
+      storeId: this.storeId,
+      db: this.db,
+      logger: this.logger,
+      get stopped() {
+        return store.stopped;
+      },
+      peers: this.peers,
+      tombstones: this.tombstones,
+      creating: this.creating,
+      openPeer: async (id) => {
+        const peer = await this.openPeer(id);
+        this.transport.watchStores(this.knownStores());
+        return peer;
+      },
+      route: (m) => this.route(m),
+      resolveStoreAddress: (id) => this.resolveStoreAddress(id),
+      learnStoreAddress: (id, address) => {
+        this.learnedAddresses.set(id, address);
+      },
+    };
+  }
+
   regionStatuses(): RegionStatusView[] {
     return [...this.peers.values()]
       .sort((a, b) => (a.regionId < b.regionId ? -1 : 1))
@@ -433,6 +604,7 @@ export class Store {
       tombstones: this.tombstones.size,
       events: Object.fromEntries(this.events),
       transport: this.transport.stats(),
+      snapshots: this.snapshots.stats(),
     };
   }
 
@@ -440,6 +612,7 @@ export class Store {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.regionOps.stop();
     for (const p of this.peers.values()) p.stop('store stopping');
     await this.transport.close();
     // Let Ready loops that are mid-write finish before the caller closes the engine.
@@ -486,6 +659,11 @@ export class Store {
       m.message.type === MessageType.Snap;
     if (!creates) {
       this.metrics.droppedMessages.inc({ reason: 'unknown_region' });
+      return;
+    }
+    const refused = this.regionOps.refuseCreate(m);
+    if (refused !== undefined) {
+      this.metrics.droppedMessages.inc({ reason: refused });
       return;
     }
     this.creating.set(m.regionId, [m]);
@@ -544,6 +722,7 @@ export class Store {
       'region changed',
     );
     this.transport.watchStores(this.knownStores());
+    this.regionOps.regionChanged(peer);
   }
 
   private onPeerRemoved(peer: Peer, reason: string): void {

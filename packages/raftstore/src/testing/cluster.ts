@@ -6,7 +6,7 @@ import { type Database, open } from '@nokv/engine';
 import { type RegionMeta, RegionState } from '@nokv/proto';
 import { RawClient } from '../client/raw-client.js';
 import type { Peer } from '../store/peer.js';
-import { Store, type StoreRaftOptions } from '../store/store.js';
+import { Store, type StoreRaftOptions, type StoreStartOptions } from '../store/store.js';
 
 // An in-process multi-store cluster for tests: real engines in temp dirs, real gRPC servers on
 // loopback ports picked by the OS, the real transport between them. Stores can be stopped and
@@ -18,6 +18,8 @@ export interface TestClusterOptions {
   regions?: RegionMeta[];
   raft?: StoreRaftOptions;
   commandTimeoutMs?: number;
+  /** Automatic split settings for every store. */
+  split?: Pick<StoreStartOptions, 'splitSizeBytes' | 'splitCheckIntervalMs' | 'allocIds'>;
 }
 
 interface Node {
@@ -123,6 +125,7 @@ export class TestCluster {
       bootstrapRegions: this.regions,
       raft: { tickMs: 20, ...this.options.raft },
       ...(this.options.commandTimeoutMs ? { commandTimeoutMs: this.options.commandTimeoutMs } : {}),
+      ...this.options.split,
     });
     node.store.addServicesTo(server);
     return node.store;

@@ -11,6 +11,7 @@ import {
 } from '@nokv/proto';
 import { Registry } from 'prom-client';
 import { clientStreamHandler, GrpcStatusError, serverDefinition } from '../grpc/index.js';
+import type { SnapshotTracker, SnapshotTransfer } from '../store/snapshot-tracker.js';
 import { ReceiverMetrics } from './metrics.js';
 import type { TransportLogger } from './transport.js';
 
@@ -33,6 +34,8 @@ export interface RaftTransportServiceOptions {
   maxMessageBytes?: number;
   registry?: Registry;
   logger?: TransportLogger;
+  /** Where incoming snapshot transfers report their progress (the store's tracker). */
+  snapshotTracker?: SnapshotTracker;
 }
 
 export interface RaftTransportServiceEntry {
@@ -88,54 +91,73 @@ export function raftTransportService(
     RaftTransportService.SendSnapshot,
     async (chunks) => {
       let header: { msg: RaftMessage; total: number; crc: number } | undefined;
-      const parts: Uint8Array[] = [];
-      let received = 0;
-      let crc = 0;
-      const reject = (reason: string, message: string): GrpcStatusError => {
-        metrics.snapshotsRejected.inc({ reason });
-        logger?.warn({ reason }, `transport: snapshot refused: ${message}`);
-        return invalid(`snapshot refused: ${message}`);
-      };
-      for await (const chunk of chunks) {
-        if (chunk.header) {
-          if (header) throw reject('repeated_header', 'a second header');
-          header = parseHeader(chunk.header, maxSnapshotBytes, reject);
-          continue;
-        }
-        const data = chunk.data;
-        if (!data) throw reject('empty_chunk', 'a chunk with neither header nor data');
-        if (!header) throw reject('data_before_header', 'data before the header');
-        if (received + data.length > header.total) {
-          throw reject('too_long', `more than the announced ${header.total} bytes`);
-        }
-        crc = crc32c(data, crc);
-        received += data.length;
-        parts.push(data);
-      }
-      if (!header) throw reject('missing_header', 'no header');
-      if (received !== header.total) {
-        throw reject('truncated', `${received} of the announced ${header.total} bytes`);
-      }
-      if (crc !== header.crc) {
-        throw reject('checksum', `CRC32C ${hex(crc)} of the data, ${hex(header.crc)} announced`);
-      }
-      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
-      const msg = header.msg;
-      const snapshot = msg.message.snapshot!;
-      const full: RaftMessage = { ...msg, message: { ...msg.message, snapshot: { ...snapshot, data } } };
+      let progress: SnapshotTransfer | undefined;
       try {
-        await sink.onSnapshot(full);
+        const parts: Uint8Array[] = [];
+        let received = 0;
+        let crc = 0;
+        const reject = (reason: string, message: string): GrpcStatusError => {
+          metrics.snapshotsRejected.inc({ reason });
+          logger?.warn({ reason }, `transport: snapshot refused: ${message}`);
+          return invalid(`snapshot refused: ${message}`);
+        };
+        for await (const chunk of chunks) {
+          if (chunk.header) {
+            if (header) throw reject('repeated_header', 'a second header');
+            header = parseHeader(chunk.header, maxSnapshotBytes, reject);
+            progress = opts.snapshotTracker?.begin({
+              kind: 'raft',
+              direction: 'receive',
+              regionId: header.msg.regionId,
+              peerStoreId: header.msg.fromPeer.storeId,
+              bytesTotal: header.total,
+            });
+            continue;
+          }
+          const data = chunk.data;
+          if (!data) throw reject('empty_chunk', 'a chunk with neither header nor data');
+          if (!header) throw reject('data_before_header', 'data before the header');
+          if (received + data.length > header.total) {
+            throw reject('too_long', `more than the announced ${header.total} bytes`);
+          }
+          crc = crc32c(data, crc);
+          received += data.length;
+          parts.push(data);
+          progress?.advance(data.length);
+        }
+        progress?.stage('verify');
+        if (!header) throw reject('missing_header', 'no header');
+        if (received !== header.total) {
+          throw reject('truncated', `${received} of the announced ${header.total} bytes`);
+        }
+        if (crc !== header.crc) {
+          throw reject('checksum', `CRC32C ${hex(crc)} of the data, ${hex(header.crc)} announced`);
+        }
+        const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
+        const msg = header.msg;
+        const snapshot = msg.message.snapshot!;
+        const full: RaftMessage = { ...msg, message: { ...msg.message, snapshot: { ...snapshot, data } } };
+        // The store takes the snapshot to its peer here; the install itself happens in the peer's
+        // next Ready.
+        progress?.stage('install');
+        try {
+          await sink.onSnapshot(full);
+        } catch (err) {
+          metrics.snapshotsRejected.inc({ reason: 'store' });
+          logger?.error(
+            { err, region: String(msg.regionId) },
+            'transport: applying a received snapshot failed',
+          );
+          throw new GrpcStatusError(Status.INTERNAL, `snapshot not taken: ${(err as Error).message}`);
+        }
+        metrics.snapshotsReceived.inc();
+        metrics.snapshotBytesReceived.inc(received);
+        progress?.done();
+        return {};
       } catch (err) {
-        metrics.snapshotsRejected.inc({ reason: 'store' });
-        logger?.error(
-          { err, region: String(msg.regionId) },
-          'transport: applying a received snapshot failed',
-        );
-        throw new GrpcStatusError(Status.INTERNAL, `snapshot not taken: ${(err as Error).message}`);
+        progress?.fail(err);
+        throw err;
       }
-      metrics.snapshotsReceived.inc();
-      metrics.snapshotBytesReceived.inc(received);
-      return {};
     },
     handlerOpts,
   );

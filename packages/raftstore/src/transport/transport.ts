@@ -8,6 +8,7 @@ import {
 } from '@nokv/proto';
 import { Registry } from 'prom-client';
 import { type ClientOptions, type ClientStream, createClient, type RpcClient } from '../grpc/index.js';
+import type { SnapshotTracker } from '../store/snapshot-tracker.js';
 import { type LinkFault, validateLinkFault } from './faults.js';
 import { type DropReason, SenderMetrics } from './metrics.js';
 import { encodeRaftMessage, frameBatch, framedLength, withoutSnapshotData } from './wire.js';
@@ -60,6 +61,8 @@ export interface RaftTransportOptions {
   random?: () => number;
   /** gRPC channel options of the per-store clients. */
   client?: ClientOptions;
+  /** Where outgoing snapshot transfers report their progress (the store's tracker). */
+  snapshotTracker?: SnapshotTracker;
 }
 
 export type SnapshotStatus = 'ok' | 'failed';
@@ -544,6 +547,7 @@ export class RaftTransport {
   private readonly pendingSnapshots: PendingSnapshot[] = [];
   private readonly activeSnapshots = new Set<Promise<void>>();
   private readonly snapshotStreams = new Set<ClientStream<unknown, unknown>>();
+  private readonly snapshotTracker: SnapshotTracker | undefined;
   private readonly probeTimer: NodeJS.Timeout;
   private closed = false;
 
@@ -554,6 +558,7 @@ export class RaftTransport {
     this.snapshotChunkBytes = positive(opts.snapshotChunkBytes ?? 64 * 1024, 'snapshotChunkBytes');
     this.maxConcurrentSnapshots = positive(opts.maxConcurrentSnapshots ?? 2, 'maxConcurrentSnapshots');
     this.snapshotTimeoutMs = positive(opts.snapshotTimeoutMs ?? 600_000, 'snapshotTimeoutMs');
+    this.snapshotTracker = opts.snapshotTracker;
     const config: SenderConfig = {
       maxQueueMessages: positive(opts.maxQueueMessages ?? 4096, 'maxQueueMessages'),
       maxQueueBytes: positive(opts.maxQueueBytes ?? 64 * MIB, 'maxQueueBytes'),
@@ -813,10 +818,33 @@ export class RaftTransport {
     this.callback(() => this.onSnapshotStatus(msg, status));
   }
 
-  private async transferSnapshot({ msg, sender }: PendingSnapshot): Promise<void> {
+  private async transferSnapshot(pending: PendingSnapshot): Promise<void> {
+    const { msg, sender } = pending;
+    const data = msg.message.snapshot?.data ?? EMPTY;
+    const progress = this.snapshotTracker?.begin({
+      kind: 'raft',
+      direction: 'send',
+      regionId: msg.regionId,
+      peerStoreId: sender.storeId,
+      bytesTotal: data.length,
+      stage: 'stream',
+    });
+    try {
+      await this.streamSnapshot(pending, data, (n) => progress?.advance(n));
+      progress?.done();
+    } catch (err) {
+      progress?.fail(err);
+      throw err;
+    }
+  }
+
+  private async streamSnapshot(
+    { msg, sender }: PendingSnapshot,
+    data: Uint8Array,
+    sent: (bytes: number) => void,
+  ): Promise<void> {
     const client = sender.ensureClient();
     if (!client) throw new Error(`no address for store ${sender.label}`);
-    const data = msg.message.snapshot?.data ?? EMPTY;
     const header = {
       message: raftMessageToWire(withoutSnapshotData(msg)),
       totalBytes: uint64ToWire(BigInt(data.length), 'SnapshotHeader.total_bytes'),
@@ -833,6 +861,7 @@ export class RaftTransport {
         const chunk = data.subarray(off, Math.min(data.length, off + this.snapshotChunkBytes));
         await stream.write({ data: chunk });
         this.host.metrics.snapshotBytesSent.inc({ store: sender.label }, chunk.length);
+        sent(chunk.length);
       }
       await stream.end();
     } catch (err) {
