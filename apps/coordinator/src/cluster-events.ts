@@ -1,5 +1,6 @@
 // What changed in the cluster, as the coordinator learned it: an in-memory, bounded log of events
-// (leader changes, stores going up/down or joining, regions added/changed/removed) for the console.
+// (leader changes, stores going up/down or joining, regions added/changed/removed,
+// operations added and ended) for the console.
 // Not durable: a restart starts a new log (seq from 1 again; `startedAtMs` tells the logs apart).
 
 export type ClusterEventKind =
@@ -9,7 +10,9 @@ export type ClusterEventKind =
   | 'store-joined'
   | 'region-added'
   | 'region-changed'
-  | 'region-removed';
+  | 'region-removed'
+  | 'operation-added'
+  | 'operation-ended';
 
 export const CLUSTER_EVENT_KINDS: readonly ClusterEventKind[] = [
   'leader-changed',
@@ -19,6 +22,8 @@ export const CLUSTER_EVENT_KINDS: readonly ClusterEventKind[] = [
   'region-added',
   'region-changed',
   'region-removed',
+  'operation-added',
+  'operation-ended',
 ];
 
 /** JSON-safe details (ids as strings). */

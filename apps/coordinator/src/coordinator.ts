@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { parseHostPort } from '@nokv/config';
 import {
@@ -17,7 +18,15 @@ import { type AllocatorOptions, Allocators } from './allocator.js';
 import { ClusterEventLog } from './cluster-events.js';
 import { CoordinatorError } from './errors.js';
 import { serverDefinition, unaryHandler } from './grpc.js';
-import { LeaderBalancer, type SchedulerOptions } from './scheduler.js';
+import { MigrationJobs } from './migration-jobs.js';
+import {
+  type Operation,
+  type OperationJson,
+  OperatorQueue,
+  type OperatorQueueOptions,
+  operationJson,
+} from './operators.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { DurableState, type DurableStateOptions } from './state/durable.js';
 import {
   type CoordinatorEvent,
@@ -25,9 +34,11 @@ import {
   type StoreRecord,
   storeAdminFromWire,
 } from './state/events.js';
+import { GrpcStoreAdmin, type StoreAdmin } from './store-admin.js';
 import {
   ClusterView,
   decideRegionHeartbeat,
+  type RegionDecision,
   regionEvents,
   type StoreJson,
   type StoreLiveState,
@@ -40,10 +51,19 @@ import {
 
 const pb = nokv.coordinator.v1;
 
+/** The operator queue's file in the workdir. */
+export const OPERATIONS_FILE = 'operations.json';
+
 export interface CoordinatorOptions extends DurableStateOptions {
   workdir: string;
   heartbeatTimeoutMs?: number;
+  /** A region's leader is trusted this long after its last region heartbeat (default 3 × heartbeat timeout). */
+  regionHeartbeatTimeoutMs?: number;
   scheduler?: SchedulerOptions;
+  /** The operator queue (concurrency, retries, timing); it persists to `operations.json`. */
+  operators?: Omit<OperatorQueueOptions, 'persistPath' | 'now' | 'onChange'>;
+  /** How operations reach the stores (default RaftAdmin over gRPC; tests pass a fake). */
+  storeAdmin?: StoreAdmin;
   allocator?: AllocatorOptions;
   /** Checkpoint this often when events were appended since the last one (default 60 000 ms; 0 = off). */
   checkpointIntervalMs?: number;
@@ -110,6 +130,19 @@ function regionDetails(r: RegionMeta) {
 /** Why an operator's transfer-leader request was not queued. */
 export type TransferLeaderRefusal = 'region-not-found' | 'not-a-peer' | 'learner' | 'no-leader';
 
+function operationDetails(op: Operation) {
+  const j = operationJson(op);
+  return {
+    id: j.id,
+    kind: j.kind,
+    state: j.state,
+    source: j.source,
+    reason: j.reason,
+    params: j.params,
+    ...(j.error ? { error: j.error } : {}),
+  };
+}
+
 function checkRegion(r: RegionMeta): void {
   if (r.id === 0n) throw invalid('region.id is required (non-zero)');
   if (r.endKey.length > 0 && Buffer.compare(r.startKey, r.endKey) >= 0) {
@@ -131,6 +164,11 @@ function checkRegion(r: RegionMeta): void {
 export class Coordinator {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private detectTimer: NodeJS.Timeout | undefined;
+  private schedulerTimer: NodeJS.Timeout | undefined;
+  /** Region heartbeats received (single and batched), for metrics and the bench. */
+  regionHeartbeats = 0;
+  /** `nokv migrate` steps started through the tRPC API (the console drives a migration with them). */
+  readonly migrations = new MigrationJobs();
   private closing: Promise<void> | undefined;
   /** The state each store was last reported in, for the up/down events. */
   private readonly lastStoreState = new Map<bigint, StoreLiveState>();
@@ -139,9 +177,13 @@ export class Coordinator {
     readonly state: DurableState,
     readonly view: ClusterView,
     readonly allocators: Allocators,
-    readonly balancer: LeaderBalancer,
     /** What changed, for the console (in memory, bounded). */
     readonly events: ClusterEventLog,
+    /** Region changes the coordinator carries out on the stores. */
+    readonly operators: OperatorQueue,
+    /** Adds operations from what it sees (down stores, imbalance). */
+    readonly scheduler: Scheduler,
+    private readonly admin: StoreAdmin,
   ) {
     for (const id of state.catalog.stores.keys()) {
       const st = view.storeState(id);
@@ -153,18 +195,49 @@ export class Coordinator {
     const state = await DurableState.open(opts.workdir, opts);
     const view = new ClusterView(state.catalog, {
       ...(opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+      ...(opts.regionHeartbeatTimeoutMs !== undefined
+        ? { regionHeartbeatTimeoutMs: opts.regionHeartbeatTimeoutMs }
+        : {}),
       ...(opts.now ? { now: opts.now } : {}),
     });
-    const c = new Coordinator(
-      state,
-      view,
-      new Allocators(state, { ...(opts.now ? { now: opts.now } : {}), ...opts.allocator }),
-      new LeaderBalancer(opts.scheduler),
-      new ClusterEventLog({
-        ...(opts.eventLogCapacity !== undefined ? { capacity: opts.eventLogCapacity } : {}),
-        ...(opts.now ? { now: opts.now } : {}),
-      }),
-    );
+    const allocators = new Allocators(state, { ...(opts.now ? { now: opts.now } : {}), ...opts.allocator });
+    const events = new ClusterEventLog({
+      ...(opts.eventLogCapacity !== undefined ? { capacity: opts.eventLogCapacity } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    const admin = opts.storeAdmin ?? new GrpcStoreAdmin();
+    // The queue calls back into the coordinator, which needs the queue to exist first.
+    let self: Coordinator | undefined;
+    let operators: OperatorQueue;
+    try {
+      operators = await OperatorQueue.open(
+        {
+          view,
+          admin,
+          allocIds: async (count) => (await allocators.allocId(count)).first,
+          observeRegion: async (region) => {
+            await self?.acceptRegion(region);
+          },
+        },
+        {
+          ...opts.operators,
+          persistPath: join(opts.workdir, OPERATIONS_FILE),
+          ...(opts.now ? { now: opts.now } : {}),
+          onChange: (op, what) => self?.operationChanged(op, what),
+        },
+      );
+    } catch (err) {
+      admin.close();
+      await state.close({ checkpoint: false });
+      throw err;
+    }
+    const scheduler = new Scheduler(view, operators, opts.scheduler);
+    const c = new Coordinator(state, view, allocators, events, operators, scheduler, admin);
+    self = c;
+    if (!scheduler.disabled && scheduler.intervalMs > 0) {
+      c.schedulerTimer = setInterval(() => c.scheduler.tick(), scheduler.intervalMs);
+      c.schedulerTimer.unref();
+    }
     const detectMs =
       opts.downDetectionIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(view.heartbeatTimeoutMs / 4)));
     if (detectMs > 0) {
@@ -323,20 +396,16 @@ export class Coordinator {
     this.view.recordStoreHeartbeat(id, statsFromWire(req.stats));
     if (joined) this.storeJoined(joined);
     this.detectStoreStates();
-    const ops = this.balancer.onStoreHeartbeat(this.view, id);
-    return {
-      operations: ops.map((op) => ({
-        type: pb.OperationType.OPERATION_TYPE_TRANSFER_LEADER,
-        regionId: uint64ToWire(op.regionId, 'region_id'),
-        fromPeerId: uint64ToWire(op.fromPeerId, 'from_peer_id'),
-        toPeerId: uint64ToWire(op.toPeerId, 'to_peer_id'),
-      })),
-    };
+    // Leadership moves are operations the coordinator carries out itself (the operator queue), so
+    // the reply carries no hints.
+    return { operations: [] };
   }
 
-  async regionHeartbeat(
-    req: nokv.coordinator.v1.RegionHeartbeatRequest,
-  ): Promise<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties> {
+  /** Validates a region heartbeat from the wire (throws InvalidArgument). */
+  private static parseRegionHeartbeat(req: nokv.coordinator.v1.RegionHeartbeatRequest): {
+    region: RegionMeta;
+    leader: RegionPeer | undefined;
+  } {
     if (!req.region) throw invalid('region is required');
     const region = regionFromWire(req.region);
     checkRegion(region);
@@ -347,6 +416,14 @@ export class Coordinator {
         `leader peer ${leader.peerId} (store ${leader.storeId}) is not a peer of region ${region.id}`,
       );
     }
+    return { region, leader };
+  }
+
+  /**
+   * Takes a region's metadata into the catalog under the epoch rules (a heartbeat's, or a store's
+   * answer to an operation) and logs what changed.
+   */
+  private async acceptRegion(region: RegionMeta): Promise<RegionDecision> {
     const { decision, previous } = await this.state.mutate((catalog) => {
       const d = decideRegionHeartbeat(catalog, region);
       return {
@@ -354,8 +431,6 @@ export class Coordinator {
         result: { decision: d, previous: catalog.regions.get(region.id) },
       };
     });
-    if (decision.kind === 'stale') return { stale: true, reason: decision.reason };
-    const leaderBefore = this.view.leaderOf(region.id);
     if (decision.kind === 'update') {
       for (const id of decision.removes) {
         this.view.forgetRegion(id);
@@ -371,6 +446,18 @@ export class Coordinator {
         this.events.append('region-added', regionDetails(region), { regionId: region.id });
       }
     }
+    return decision;
+  }
+
+  private async applyRegionHeartbeat(
+    req: nokv.coordinator.v1.RegionHeartbeatRequest,
+    parsed: { region: RegionMeta; leader: RegionPeer | undefined },
+  ): Promise<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties> {
+    const { region, leader } = parsed;
+    this.regionHeartbeats++;
+    const decision = await this.acceptRegion(region);
+    if (decision.kind === 'stale') return { stale: true, reason: decision.reason };
+    const leaderBefore = this.view.leaderOf(region.id);
     this.view.recordRegionHeartbeat(region.id, {
       leader,
       term: uint64FromWire(req.term),
@@ -391,6 +478,39 @@ export class Coordinator {
       );
     }
     return {};
+  }
+
+  async regionHeartbeat(
+    req: nokv.coordinator.v1.RegionHeartbeatRequest,
+  ): Promise<nokv.coordinator.v1.RegionHeartbeatResponse.$Properties> {
+    return this.applyRegionHeartbeat(req, Coordinator.parseRegionHeartbeat(req));
+  }
+
+  /**
+   * Region heartbeats in one call, answered in order. Every heartbeat is validated before any is
+   * applied: one malformed entry fails the whole call (InvalidArgument naming its index) and
+   * changes nothing; a failed write fails the call too (the store sends it all again; heartbeats
+   * are idempotent).
+   */
+  async regionHeartbeatBatch(
+    req: nokv.coordinator.v1.RegionHeartbeatBatchRequest,
+  ): Promise<nokv.coordinator.v1.RegionHeartbeatBatchResponse.$Properties> {
+    const items = req.heartbeats ?? [];
+    const parsed = items.map((hb, i) => {
+      try {
+        return Coordinator.parseRegionHeartbeat(hb as nokv.coordinator.v1.RegionHeartbeatRequest);
+      } catch (err) {
+        if (err instanceof CoordinatorError) throw invalid(`heartbeats[${i}]: ${err.message}`);
+        throw err;
+      }
+    });
+    const responses: nokv.coordinator.v1.RegionHeartbeatResponse.$Properties[] = [];
+    for (const [i, hb] of items.entries()) {
+      responses.push(
+        await this.applyRegionHeartbeat(hb as nokv.coordinator.v1.RegionHeartbeatRequest, parsed[i]!),
+      );
+    }
+    return { responses };
   }
 
   async removeRegion(req: nokv.coordinator.v1.RemoveRegionRequest) {
@@ -441,16 +561,29 @@ export class Coordinator {
     }
   }
 
+  /** Logs an operation being added or ending (the console's event stream). */
+  private operationChanged(op: Operation, what: 'added' | 'ended'): void {
+    const ids = { regionId: op.spec.regionId };
+    if (what === 'added') this.events.append('operation-added', operationDetails(op), ids);
+    else this.events.append('operation-ended', operationDetails(op), ids);
+  }
+
   /**
-   * Queues an operator's transfer of `regionId`'s leadership to peer `toPeerId`: the next heartbeat
-   * of the leader's store carries it. A refusal (unknown region, not a voter peer, no known leader)
-   * is returned, not thrown.
+   * Queues an operator's transfer of `regionId`'s leadership to peer `toPeerId` as a
+   * transfer-leader operation. A refusal (unknown region, not a voter peer, no known leader) is
+   * returned, not thrown; nothing is queued when the target leads already.
    */
   requestTransferLeader(
     regionId: bigint,
     toPeerId: bigint,
   ):
-    | { ok: true; alreadyLeader: boolean; fromStoreId: bigint | undefined; toStoreId: bigint }
+    | {
+        ok: true;
+        alreadyLeader: boolean;
+        fromStoreId: bigint | undefined;
+        toStoreId: bigint;
+        operation: OperationJson | undefined;
+      }
     | { ok: false; reason: TransferLeaderRefusal; message: string } {
     const region = this.state.catalog.regions.get(regionId);
     if (!region) return { ok: false, reason: 'region-not-found', message: `region ${regionId} is not known` };
@@ -468,15 +601,22 @@ export class Coordinator {
     const leader = this.view.leaderOf(regionId);
     if (!leader) return { ok: false, reason: 'no-leader', message: `region ${regionId} has no known leader` };
     if (leader.peerId === toPeerId) {
-      return { ok: true, alreadyLeader: true, fromStoreId: leader.storeId, toStoreId: target.storeId };
+      return {
+        ok: true,
+        alreadyLeader: true,
+        fromStoreId: leader.storeId,
+        toStoreId: target.storeId,
+        operation: undefined,
+      };
     }
-    this.balancer.requestTransfer({
-      regionId,
-      toPeerId,
+    const op = this.operators.add({ kind: 'transfer-leader', regionId, toPeerId }, { source: 'operator' });
+    return {
+      ok: true,
+      alreadyLeader: false,
+      fromStoreId: leader.storeId,
       toStoreId: target.storeId,
-      requestedAtMs: this.view.now(),
-    });
-    return { ok: true, alreadyLeader: false, fromStoreId: leader.storeId, toStoreId: target.storeId };
+      operation: operationJson(op),
+    };
   }
 
   /**
@@ -525,6 +665,7 @@ export class Coordinator {
       ScanRegions: unaryHandler(S.ScanRegions, (r) => this.scanRegions(r), h),
       StoreHeartbeat: unaryHandler(S.StoreHeartbeat, (r) => this.storeHeartbeat(r), h),
       RegionHeartbeat: unaryHandler(S.RegionHeartbeat, (r) => this.regionHeartbeat(r), h),
+      RegionHeartbeatBatch: unaryHandler(S.RegionHeartbeatBatch, (r) => this.regionHeartbeatBatch(r), h),
       PutStore: unaryHandler(S.PutStore, (r) => this.putStore(r), h),
       GetStore: unaryHandler(S.GetStore, (r) => this.getStore(r), h),
       ListStores: unaryHandler(S.ListStores, (r) => this.listStores(r), h),
@@ -540,20 +681,8 @@ export class Coordinator {
     const log = this.state.log;
     return {
       ...this.view.toJson(),
-      scheduler: {
-        cooldownMs: this.balancer.cooldownMs,
-        issued: this.balancer.issued,
-        leaderCounts: Object.fromEntries(
-          [...this.balancer.leaderCounts(this.view)].map(([id, n]) => [id.toString(), n]),
-        ),
-        recentOperations: this.balancer.recentOperations(this.view.now()),
-        pendingTransfers: this.balancer.pendingTransfers().map((t) => ({
-          regionId: t.regionId.toString(),
-          toPeerId: t.toPeerId.toString(),
-          toStoreId: t.toStoreId.toString(),
-          ageMs: this.view.now() - t.requestedAtMs,
-        })),
-      },
+      scheduler: this.scheduler.status(),
+      operators: this.operatorsJson(),
       allocator: {
         nextId: a.nextId.toString(),
         idFence: a.idFence.toString(),
@@ -576,11 +705,31 @@ export class Coordinator {
     };
   }
 
-  /** Stops the checkpoint timer, writes a final checkpoint and closes the files. Idempotent. */
+  /** The operator queue's summary: counts by state and the unfinished operations (first 100). */
+  operatorsJson() {
+    const q = this.operators;
+    return {
+      counts: q.counts(),
+      maxRunning: q.maxRunning,
+      persistError: q.persistError ?? null,
+      active: q.active().slice(0, 100).map(operationJson),
+    };
+  }
+
+  /**
+   * Stops the timers and the operator queue (steps in flight finish), writes a final checkpoint
+   * and closes the files. Idempotent.
+   */
   close(opts: { checkpoint?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       if (this.checkpointTimer) clearInterval(this.checkpointTimer);
       if (this.detectTimer) clearInterval(this.detectTimer);
+      if (this.schedulerTimer) clearInterval(this.schedulerTimer);
+      // Calls in flight to stores (an AddPeer may stream a snapshot for minutes) are cancelled;
+      // their steps run again after a restart.
+      this.operators.stop();
+      this.admin.close();
+      await this.operators.close();
       await this.state.close(opts);
     })();
     return this.closing;

@@ -39,3 +39,36 @@ export function isCoordinatorError(err: unknown, code?: CoordinatorErrorCode): e
 export function corruption(file: string, offset: number, what: string): CoordinatorError {
   return new CoordinatorError('Corruption', `${file}: ${what} at offset ${offset}`, { file, offset });
 }
+
+/** Why an operation could not be added or changed (the operator queue, tRPC `operators.*`). */
+export type OperatorErrorCode =
+  /** The region is not in the catalog. */
+  | 'RegionNotFound'
+  /** The store is not registered. */
+  | 'StoreNotFound'
+  /** The peer is not one of the region's peers. */
+  | 'PeerNotFound'
+  /** No operation has this id (or it dropped out of the bounded history). */
+  | 'OperationNotFound'
+  /** The operation makes no sense for the region: a key outside its range, a peer already there... */
+  | 'InvalidOperation'
+  /** A store the operation needs is not up. */
+  | 'StoreNotUp'
+  /** Pause, resume or cancel in a state that does not allow it (e.g. cancel a finished operation). */
+  | 'InvalidState'
+  /** Too many operations waiting. */
+  | 'QueueFull';
+
+export class OperatorError extends Error {
+  override readonly name = 'OperatorError';
+  readonly code: OperatorErrorCode;
+
+  constructor(code: OperatorErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export function isOperatorError(err: unknown, code?: OperatorErrorCode): err is OperatorError {
+  return err instanceof OperatorError && (code === undefined || err.code === code);
+}

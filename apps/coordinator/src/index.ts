@@ -9,16 +9,46 @@ export {
   ClusterEventLog,
   type ClusterEventLogOptions,
 } from './cluster-events.js';
-export { Coordinator, type CoordinatorOptions, type TransferLeaderRefusal } from './coordinator.js';
-export { CoordinatorError, type CoordinatorErrorCode, isCoordinatorError } from './errors.js';
+export {
+  Coordinator,
+  type CoordinatorOptions,
+  OPERATIONS_FILE,
+  type TransferLeaderRefusal,
+} from './coordinator.js';
+export {
+  CoordinatorError,
+  type CoordinatorErrorCode,
+  isCoordinatorError,
+  isOperatorError,
+  OperatorError,
+  type OperatorErrorCode,
+} from './errors.js';
 export { createUnaryClient, GrpcStatusError, RpcError, type UnaryClient } from './grpc.js';
 export { type CoordinatorLogger, createLogger, LOG_LEVELS } from './logger.js';
 export { parseCoordinatorArgs, type RunCoordinatorIo, runCoordinator } from './main.js';
 export {
-  LeaderBalancer,
-  type ManualTransfer,
+  OPERATION_KINDS,
+  OPERATION_STATES,
+  type Operation,
+  type OperationFilter,
+  type OperationJson,
+  type OperationKind,
+  type OperationSource,
+  type OperationSpec,
+  type OperationState,
+  type OperatorEnv,
+  OperatorQueue,
+  type OperatorQueueOptions,
+  operationJson,
+  type StepName,
+} from './operators.js';
+export {
+  SCHEDULER_RULES,
+  Scheduler,
+  type SchedulerDecision,
   type SchedulerOptions,
-  type TransferLeaderOp,
+  type SchedulerRule,
+  type SchedulerStatusJson,
 } from './scheduler.js';
 export {
   createHttpServer,
@@ -28,6 +58,14 @@ export {
   serve,
 } from './serve.js';
 export * from './state/index.js';
+export {
+  type AdminRegionError,
+  GrpcStoreAdmin,
+  type GrpcStoreAdminOptions,
+  type RegionRuntime,
+  type StoreAdmin,
+  type StoreRef,
+} from './store-admin.js';
 export { type AppRouter, appRouter, type MutationAuth, type TrpcContext } from './trpc/router.js';
 export {
   isLoopbackHost,

@@ -5,9 +5,12 @@
  * directly takes the same flags:
  *
  *     node apps/coordinator/dist/src/main.js --addr 127.0.0.1:2379 --workdir DIR [--http-addr H:P]
- *       [--trpc-addr H:P] [--admin-token T] [--log-level L]
+ *       [--trpc-addr H:P] [--admin-token T] [--log-level L] [--heartbeat-timeout-ms N]
+ *       [--region-heartbeat-timeout-ms N] [--replica-replace-after-ms N] [--no-scheduler]
  *
- * The admin token may come from NOKV_ADMIN_TOKEN instead (kept out of the process list).
+ * The admin token may come from NOKV_ADMIN_TOKEN instead (kept out of the process list), and
+ * --replica-replace-after-ms from NOKV_REPLICA_REPLACE_AFTER_MS (tests that start the process
+ * through a harness without flags).
  */
 
 import { parseArgs } from 'node:util';
@@ -40,6 +43,9 @@ export async function parseCoordinatorArgs(
       'admin-token': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-timeout-ms': { type: 'string' },
+      'region-heartbeat-timeout-ms': { type: 'string' },
+      'replica-replace-after-ms': { type: 'string' },
+      'no-scheduler': { type: 'boolean' },
       config: { type: 'string' },
     },
     strict: true,
@@ -49,9 +55,21 @@ export async function parseCoordinatorArgs(
   if (addr === undefined && values.config !== undefined) {
     addr = (await loadTopology(values.config)).coordinator?.addr;
   }
-  const hb = values['heartbeat-timeout-ms'];
-  if (hb !== undefined && !/^\d+$/.test(hb))
-    throw new Error('--heartbeat-timeout-ms must be a positive integer');
+  const ms = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) <= 0) throw new Error(`--${flag} must be a positive integer`);
+    return Number(text);
+  };
+  const hb = ms('heartbeat-timeout-ms', values['heartbeat-timeout-ms']);
+  const regionHb = ms('region-heartbeat-timeout-ms', values['region-heartbeat-timeout-ms']);
+  const replaceAfter = ms(
+    'replica-replace-after-ms',
+    values['replica-replace-after-ms'] ?? (env.NOKV_REPLICA_REPLACE_AFTER_MS || undefined),
+  );
+  const scheduler = {
+    ...(replaceAfter !== undefined ? { replicaReplaceAfterMs: replaceAfter } : {}),
+    ...(values['no-scheduler'] ? { disabled: true } : {}),
+  };
   const adminToken = values['admin-token'] || env.NOKV_ADMIN_TOKEN || undefined;
   return {
     workdir: values.workdir,
@@ -60,7 +78,9 @@ export async function parseCoordinatorArgs(
     ...(values['trpc-addr'] !== undefined ? { trpcAddr: values['trpc-addr'] } : {}),
     ...(adminToken !== undefined ? { adminToken } : {}),
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
-    ...(hb !== undefined ? { heartbeatTimeoutMs: Number(hb) } : {}),
+    ...(hb !== undefined ? { heartbeatTimeoutMs: hb } : {}),
+    ...(regionHb !== undefined ? { regionHeartbeatTimeoutMs: regionHb } : {}),
+    ...(Object.keys(scheduler).length > 0 ? { scheduler } : {}),
   };
 }
 

@@ -282,3 +282,44 @@ test('TSO and ids stay monotonic across SIGKILL of a real coordinator process', 
   child.kill('SIGTERM');
   expect(await exit).toBe(0);
 });
+
+test('RegionHeartbeatBatch: answers in order (stale ones say why); one bad entry fails the call and changes nothing', async () => {
+  const { running, client } = await start({ scheduler: { disabled: true } });
+  await client.call(S.StoreHeartbeat, storeHeartbeatRequest(1n));
+  const r1 = region(1n, '', 'm', [[1n, 11n]], { version: 2n, confVersion: 1n });
+  const r2 = region(2n, 'm', '', [[1n, 21n]]);
+  const res = await client.call(S.RegionHeartbeatBatch, {
+    heartbeats: [
+      regionHeartbeatRequest(r1, r1.peers[0]),
+      regionHeartbeatRequest(r2, r2.peers[0]),
+      // An older epoch of region 1.
+      regionHeartbeatRequest(region(1n, '', 'm', [[1n, 11n]]), undefined),
+    ],
+  });
+  expect(res.responses.map((r) => [r.stale, r.reason !== ''])).toEqual([
+    [false, false],
+    [false, false],
+    [true, true],
+  ]);
+  const c = running.coordinator;
+  expect(c.regionHeartbeats).toBe(3);
+  expect(c.view.leaderOf(2n)?.peerId).toBe(21n);
+  const bad = await rpcError(
+    client.call(S.RegionHeartbeatBatch, {
+      heartbeats: [
+        // Valid on its own (a newer epoch of region 2)...
+        regionHeartbeatRequest(region(2n, 'm', '', [[1n, 21n]], { version: 3n, confVersion: 1n }), undefined),
+        regionHeartbeatRequest(region(4n, 'b', 'a', [[1n, 41n]]), undefined),
+      ],
+    }),
+  );
+  expect(bad.status).toBe(Status.INVALID_ARGUMENT);
+  expect(bad.details).toMatch(/^heartbeats\[1\]: region 4/);
+  // ...but not applied.
+  expect(c.state.catalog.regions.get(2n)?.epoch.version).toBe(1n);
+  expect((await client.call(S.RegionHeartbeatBatch, {})).responses).toEqual([]);
+  // The metric counts entries, not calls.
+  const metrics = await (await fetch(`http://${running.httpAddr}/metrics`)).text();
+  expect(metrics).toMatch(/nokv_coordinator_region_heartbeats_received 3/);
+  expect(metrics).toMatch(/nokv_coordinator_rpc_total\{method="RegionHeartbeatBatch",code="Ok"\} 2/);
+});

@@ -13,7 +13,9 @@ import type { AllocatorOptions } from './allocator.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
 import { type CoordinatorLogger, createLogger } from './logger.js';
+import type { OperatorQueueOptions } from './operators.js';
 import type { SchedulerOptions } from './scheduler.js';
+import type { StoreAdmin } from './store-admin.js';
 import { isLoopbackHost, type RunningTrpcServer, startTrpcServer } from './trpc/server.js';
 
 export const DEFAULT_COORDINATOR_ADDR = '127.0.0.1:2379';
@@ -32,7 +34,12 @@ export interface ServeOptions {
   logLevel?: string;
   /** A store without a heartbeat for this long is down (default 10 000 ms). */
   heartbeatTimeoutMs?: number;
+  /** A region's leader is trusted this long after its last region heartbeat (default 3 × heartbeat timeout). */
+  regionHeartbeatTimeoutMs?: number;
   scheduler?: SchedulerOptions;
+  operators?: Omit<OperatorQueueOptions, 'persistPath' | 'now' | 'onChange'>;
+  /** How operations reach the stores (default RaftAdmin over gRPC). */
+  storeAdmin?: StoreAdmin;
   allocator?: AllocatorOptions;
   checkpointEveryEvents?: number;
   checkpointIntervalMs?: number;
@@ -124,10 +131,31 @@ function metrics(
   gauge('nokv_coordinator_log_bytes', 'Bytes in the current event log', () => c.state.log.bytes);
   gauge('nokv_coordinator_events_appended', 'Events appended since start', () => c.state.appendedEvents);
   gauge('nokv_coordinator_checkpoints', 'Checkpoints written since start', () => c.state.checkpoints);
+  gauge('nokv_coordinator_scheduler_ops_created', 'Operations the scheduler created since start', () =>
+    Object.values(c.scheduler.created).reduce((a, b) => a + b, 0),
+  );
+  new Gauge({
+    name: 'nokv_coordinator_operations',
+    help: 'Operations in the operator queue by state (finished/failed/cancelled: the kept history)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      for (const [state, n] of Object.entries(c.operators.counts())) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'nokv_coordinator_operations_ended',
+    help: 'Operations that finished, failed or were cancelled since start, by final state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      for (const [state, n] of Object.entries(c.operators.ended)) this.set({ state }, n);
+    },
+  });
   gauge(
-    'nokv_coordinator_scheduler_ops_issued',
-    'Transfer-leader hints issued since start',
-    () => c.balancer.issued,
+    'nokv_coordinator_region_heartbeats_received',
+    'Region heartbeats received since start (each entry of a batch counts)',
+    () => c.regionHeartbeats,
   );
   return {
     onDone: (method, code, ms) => {
@@ -155,7 +183,12 @@ export async function serve(opts: ServeOptions): Promise<RunningCoordinator> {
   const coordinator = await Coordinator.open({
     workdir: opts.workdir,
     ...(opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+    ...(opts.regionHeartbeatTimeoutMs !== undefined
+      ? { regionHeartbeatTimeoutMs: opts.regionHeartbeatTimeoutMs }
+      : {}),
     ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
+    ...(opts.operators ? { operators: opts.operators } : {}),
+    ...(opts.storeAdmin ? { storeAdmin: opts.storeAdmin } : {}),
     ...(opts.allocator ? { allocator: opts.allocator } : {}),
     ...(opts.checkpointEveryEvents !== undefined
       ? { checkpointEveryEvents: opts.checkpointEveryEvents }

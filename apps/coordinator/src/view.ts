@@ -141,6 +141,7 @@ export interface ProblemsJson {
 export interface ClusterViewJson {
   now: number;
   heartbeatTimeoutMs: number;
+  regionHeartbeatTimeoutMs: number;
   stores: StoreJson[];
   regions: RegionJson[];
   problems: ProblemsJson;
@@ -157,11 +158,18 @@ function peerJson(p: RegionPeer): PeerJson {
 export interface ClusterViewOptions {
   /** A store without a heartbeat for this long is down (default 10 000 ms). */
   heartbeatTimeoutMs?: number;
+  /**
+   * A region's leader is no longer trusted this long after its last region heartbeat (default 3 ×
+   * the store timeout). Stores send a region's heartbeat when it changed and in a periodic full
+   * refresh only, so this must exceed the refresh period (10 rounds of 1 s by default).
+   */
+  regionHeartbeatTimeoutMs?: number;
   now?: () => number;
 }
 
 export class ClusterView {
   readonly heartbeatTimeoutMs: number;
+  readonly regionHeartbeatTimeoutMs: number;
   readonly now: () => number;
   private readonly startedAt: number;
   private readonly storeLive = new Map<bigint, StoreLive>();
@@ -174,6 +182,7 @@ export class ClusterView {
     opts: ClusterViewOptions = {},
   ) {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
+    this.regionHeartbeatTimeoutMs = opts.regionHeartbeatTimeoutMs ?? 3 * this.heartbeatTimeoutMs;
     this.now = opts.now ?? Date.now;
     this.startedAt = this.now();
   }
@@ -220,6 +229,21 @@ export class ClusterView {
 
   isSchedulable(id: bigint): boolean {
     return this.storeState(id) === 'up';
+  }
+
+  /**
+   * Heartbeating within the timeout, whatever the operator state (an offline store still serves
+   * and still leads its regions until they move away); a tombstone is never alive.
+   */
+  isAlive(id: bigint): boolean {
+    const rec = this.catalog.stores.get(id);
+    if (!rec || rec.adminState === 'tombstone') return false;
+    return this.liveState(id, 'normal') === 'up';
+  }
+
+  /** Milliseconds since the store's last heartbeat (since startup for one not heard from yet). */
+  silenceMs(id: bigint): number {
+    return this.now() - this.live(id).lastHeartbeatMs;
   }
 
   // ---- regions ----
@@ -322,7 +346,7 @@ export class ClusterView {
       const voters = r.peers.filter((p) => !p.learner).length;
       if (voters < expected) missingReplicas.push({ regionId: r.id.toString(), voters, expected });
       const leader = this.leaderOf(r.id);
-      const fresh = live !== undefined && now - live.lastHeartbeatMs <= this.heartbeatTimeoutMs;
+      const fresh = live !== undefined && now - live.lastHeartbeatMs <= this.regionHeartbeatTimeoutMs;
       if (!leader || !fresh || this.storeState(leader.storeId) !== 'up') noLeader.push(r.id.toString());
     }
     return { downReplicas, missingReplicas, noLeader };
@@ -333,6 +357,7 @@ export class ClusterView {
     return {
       now: this.now(),
       heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+      regionHeartbeatTimeoutMs: this.regionHeartbeatTimeoutMs,
       stores: this.storesJson(),
       regions: this.regionsJson(),
       problems: this.problems(),

@@ -172,6 +172,47 @@ describe('serve', () => {
     });
   });
 
+  it('starts a workdir seeded by migrate init and turns it into a cluster store', async () => {
+    const { config } = singleStoreConfig();
+    const workdir = tempDir();
+    const db = await open({ dir: workdir });
+    for (let i = 0; i < 50; i++) await db.set(`k${i}`, `v${i}`);
+    await db.close();
+    const { init } = await import('@nokv/raftstore/migrate');
+    await init({ workdir, storeId: 1n, regionId: 9n, peerId: 901n });
+    // Seeded for store 1: store 2 may not take it.
+    await expect(start({ configPath: config, workdir, storeId: 2 })).rejects.toMatchObject({
+      code: 'StoreIdMismatch',
+    });
+    const node = await start({ configPath: config, workdir });
+    expect(node.bootstrapped).toBe(false);
+    const mode = JSON.parse(readFileSync(join(workdir, 'MODE.json'), 'utf8')) as Record<string, unknown>;
+    expect(mode).toMatchObject({ mode: 'cluster', storeId: 1 });
+    expect(mode.regionId).toBeUndefined();
+    const { RawClient } = await import('@nokv/raftstore');
+    const { RegionState } = await import('@nokv/proto');
+    const client = new RawClient({
+      resolveStoreAddress: () => node.grpcAddr,
+      regions: [
+        {
+          id: 9n,
+          startKey: new Uint8Array(0),
+          endKey: new Uint8Array(0),
+          epoch: { version: 1n, confVersion: 1n },
+          peers: [{ storeId: 1n, peerId: 901n, learner: false }],
+          state: RegionState.Running,
+        },
+      ],
+      timeoutMs: 10_000,
+    });
+    try {
+      expect((await client.get('k7'))?.toString()).toBe('v7');
+      expect(await client.scan('', '', 1000)).toHaveLength(50);
+    } finally {
+      client.close();
+    }
+  });
+
   it('reports unknown stores, bad flags and missing files', async () => {
     const { config } = singleStoreConfig();
     await expect(start({ configPath: config, storeId: 9 })).rejects.toMatchObject({

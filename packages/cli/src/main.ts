@@ -108,6 +108,17 @@ export function buildProgram(out: Output): Command {
       'a store is down after this long without a heartbeat (default 10000)',
       positiveInt,
     )
+    .option(
+      '--region-heartbeat-timeout-ms <ms>',
+      "a region's leader is trusted this long after its last region heartbeat (default 3 × the store timeout)",
+      positiveInt,
+    )
+    .option(
+      '--replica-replace-after-ms <ms>',
+      'a store down this long has its replicas replaced on other stores (default 1800000 = 30 min)',
+      positiveInt,
+    )
+    .option('--no-scheduler', 'no automatic operations (operator-added ones still run)')
     .action(async (o: CoordinatorFlags) =>
       (await import('./commands/coordinator.js')).coordinatorCommand(o, out),
     );

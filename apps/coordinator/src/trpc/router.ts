@@ -1,7 +1,8 @@
 /**
  * The coordinator's tRPC API for the console (see README "tRPC API"): the cluster view, the event
- * log and its live stream, and two operator actions. Everything is JSON-safe (ids and other
- * 64-bit values as decimal strings); ids in inputs may be strings or numbers.
+ * log and its live stream, the operator queue, the scheduler, and operator actions. Everything is
+ * JSON-safe (ids and other 64-bit values as decimal strings); ids in inputs may be strings or
+ * numbers.
  */
 
 import { keyProblem, parseKey } from '@nokv/config';
@@ -9,7 +10,17 @@ import { initTRPC, TRPCError, tracked } from '@trpc/server';
 import { z } from 'zod';
 import { CLUSTER_EVENT_KINDS, type ClusterEvent } from '../cluster-events.js';
 import type { Coordinator } from '../coordinator.js';
-import { isCoordinatorError } from '../errors.js';
+import { isCoordinatorError, isOperatorError, type OperatorErrorCode } from '../errors.js';
+import { MigrationBusyError } from '../migration-jobs.js';
+import {
+  OPERATION_KINDS,
+  OPERATION_STATES,
+  type OperationKind,
+  type OperationSpec,
+  type OperationState,
+  operationJson,
+} from '../operators.js';
+import { SCHEDULER_RULES, type SchedulerRule } from '../scheduler.js';
 
 /** Who may call mutations on this listener. */
 export type MutationAuth =
@@ -94,11 +105,139 @@ const streamInput = z
   })
   .optional();
 
-/** Coordinator errors → tRPC codes. */
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
+const workdir = z.string().min(1, 'workdir is required');
+
+const migrationStartInput = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('plan'), workdir }),
+  z.object({
+    step: z.literal('report'),
+    workdir,
+    addr: hostPort.optional(),
+    regionId: id('regionId').optional(),
+  }),
+  z.object({
+    step: z.literal('init'),
+    workdir,
+    storeId: id('storeId'),
+    regionId: id('regionId'),
+    peerId: id('peerId'),
+  }),
+  z.object({
+    step: z.literal('expand'),
+    addr: hostPort,
+    regionId: id('regionId'),
+    targets: z
+      .array(z.object({ storeId: id('storeId'), peerId: id('peerId'), addr: hostPort.optional() }))
+      .min(1, 'at least one target'),
+    workdir: workdir.optional(),
+    waitMs: z.number().int().min(0).max(600_000).optional(),
+  }),
+  z.object({
+    step: z.enum(['transfer-leader', 'remove-peer']),
+    addr: hostPort,
+    targetAddr: hostPort,
+    regionId: id('regionId'),
+    peerId: id('peerId'),
+    workdir: workdir.optional(),
+    waitMs: z.number().int().min(0).max(600_000).optional(),
+  }),
+]);
+
+const OPERATOR_ERROR_TRPC: Record<OperatorErrorCode, TRPCError['code']> = {
+  RegionNotFound: 'NOT_FOUND',
+  StoreNotFound: 'NOT_FOUND',
+  PeerNotFound: 'NOT_FOUND',
+  OperationNotFound: 'NOT_FOUND',
+  InvalidOperation: 'BAD_REQUEST',
+  StoreNotUp: 'PRECONDITION_FAILED',
+  InvalidState: 'PRECONDITION_FAILED',
+  QueueFull: 'TOO_MANY_REQUESTS',
+};
+
+const operationId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+const operatorsListInput = z
+  .object({
+    /** Only these states (default all). */
+    states: z.array(z.enum(OPERATION_STATES as unknown as [OperationState, ...OperationState[]])).optional(),
+    kinds: z.array(z.enum(OPERATION_KINDS as unknown as [OperationKind, ...OperationKind[]])).optional(),
+    source: z.enum(['operator', 'scheduler']).optional(),
+    regionId: id('regionId').optional(),
+    /** Operations naming this store (a peer added there, a replica leaving it). */
+    storeId: id('storeId').optional(),
+    /** Newest first, at most this many (default 200). */
+    limit: z.number().int().min(1).max(10_000).optional(),
+  })
+  .optional();
+
+/** `paused: true` queues it paused (resume to start it). */
+const common = { regionId: id('regionId'), paused: z.boolean().optional() };
+const operatorsAddInput = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('add-peer'),
+    ...common,
+    storeId: id('storeId'),
+    learner: z.boolean().optional(),
+  }),
+  z.object({ kind: z.literal('remove-peer'), ...common, peerId: id('peerId') }),
+  z.object({ kind: z.literal('transfer-leader'), ...common, toPeerId: id('toPeerId') }),
+  z.object({
+    kind: z.literal('split-region'),
+    ...common,
+    splitKey: key.refine((k) => k !== '', 'splitKey must not be empty'),
+  }),
+  z.object({ kind: z.literal('merge-regions'), ...common, sourceRegionId: id('sourceRegionId') }),
+  z.object({
+    kind: z.literal('replace-replica'),
+    ...common,
+    fromStoreId: id('fromStoreId'),
+    toStoreId: id('toStoreId').optional(),
+  }),
+]);
+
+function specOf(input: z.infer<typeof operatorsAddInput>): OperationSpec {
+  switch (input.kind) {
+    case 'add-peer':
+      return {
+        kind: input.kind,
+        regionId: input.regionId,
+        storeId: input.storeId,
+        learner: input.learner ?? false,
+      };
+    case 'remove-peer':
+      return { kind: input.kind, regionId: input.regionId, peerId: input.peerId };
+    case 'transfer-leader':
+      return { kind: input.kind, regionId: input.regionId, toPeerId: input.toPeerId };
+    case 'split-region':
+      return { kind: input.kind, regionId: input.regionId, splitKey: parseKey(input.splitKey) };
+    case 'merge-regions':
+      return { kind: input.kind, regionId: input.regionId, sourceRegionId: input.sourceRegionId };
+    case 'replace-replica':
+      return {
+        kind: input.kind,
+        regionId: input.regionId,
+        fromStoreId: input.fromStoreId,
+        ...(input.toStoreId !== undefined ? { toStoreId: input.toStoreId } : {}),
+      };
+  }
+}
+
+const ruleInput = z
+  .object({
+    /** One rule; all when absent. */
+    rule: z.enum(SCHEDULER_RULES as unknown as [SchedulerRule, ...SchedulerRule[]]).optional(),
+  })
+  .optional();
+
+/** Coordinator and operator errors → tRPC codes (the typed code stays in `cause`). */
 async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (isOperatorError(err)) {
+      throw new TRPCError({ code: OPERATOR_ERROR_TRPC[err.code], message: err.message, cause: err });
+    }
     if (isCoordinatorError(err)) {
       const code =
         err.code === 'InvalidArgument'
@@ -143,6 +282,68 @@ const adminProcedure = t.procedure.use(({ ctx, next }) => {
 });
 
 export const appRouter = t.router({
+  operators: t.router({
+    /** Operations, newest first, filtered; plus the counts by state. */
+    list: t.procedure.input(operatorsListInput).query(({ ctx, input }) => {
+      const q = ctx.coordinator.operators;
+      const ops = q.list({
+        ...(input?.states ? { states: input.states } : {}),
+        ...(input?.kinds ? { kinds: input.kinds } : {}),
+        ...(input?.source ? { source: input.source } : {}),
+        ...(input?.regionId !== undefined ? { regionId: input.regionId } : {}),
+        ...(input?.storeId !== undefined ? { storeId: input.storeId } : {}),
+        ...(input?.limit !== undefined ? { limit: input.limit } : {}),
+      });
+      return { operations: ops.map(operationJson), counts: q.counts() };
+    }),
+    /** One operation. NOT_FOUND: unknown id (or dropped from the kept history). */
+    get: t.procedure.input(z.object({ id: operationId })).query(({ ctx, input }) => {
+      const op = ctx.coordinator.operators.get(input.id);
+      if (!op) throw new TRPCError({ code: 'NOT_FOUND', message: `operation ${input.id} is not known` });
+      return operationJson(op);
+    }),
+    /**
+     * Queues an operation (source `operator`). NOT_FOUND: unknown region, store or peer;
+     * BAD_REQUEST: it makes no sense (key outside the region, a peer already there, merging
+     * regions that are not adjacent...); PRECONDITION_FAILED: the target store is not up;
+     * TOO_MANY_REQUESTS: the queue is full.
+     */
+    add: adminProcedure.input(operatorsAddInput).mutation(({ ctx, input }) =>
+      guard(() =>
+        operationJson(
+          ctx.coordinator.operators.add(specOf(input), {
+            source: 'operator',
+            ...(input.paused ? { paused: true } : {}),
+          }),
+        ),
+      ),
+    ),
+    /** Pending/running → paused (a step in flight completes first). PRECONDITION_FAILED when it ended. */
+    pause: adminProcedure
+      .input(z.object({ id: operationId }))
+      .mutation(({ ctx, input }) => guard(() => operationJson(ctx.coordinator.operators.pause(input.id)))),
+    /** Paused → pending or running. PRECONDITION_FAILED when it ended. */
+    resume: adminProcedure
+      .input(z.object({ id: operationId }))
+      .mutation(({ ctx, input }) => guard(() => operationJson(ctx.coordinator.operators.resume(input.id)))),
+    /** Ends an unfinished operation (steps done stay done). PRECONDITION_FAILED when it finished or failed. */
+    cancel: adminProcedure
+      .input(z.object({ id: operationId }))
+      .mutation(({ ctx, input }) => guard(() => operationJson(ctx.coordinator.operators.cancel(input.id)))),
+  }),
+  scheduler: t.router({
+    /** Rules, their thresholds and what they see (down stores, counts), recent decisions. */
+    status: t.procedure.query(({ ctx }) => ctx.coordinator.scheduler.status()),
+    /** Stops one rule (or all) from adding operations; running operations continue. */
+    pause: adminProcedure.input(ruleInput).mutation(({ ctx, input }) => {
+      ctx.coordinator.scheduler.pause(input?.rule);
+      return ctx.coordinator.scheduler.status();
+    }),
+    resume: adminProcedure.input(ruleInput).mutation(({ ctx, input }) => {
+      ctx.coordinator.scheduler.resume(input?.rule);
+      return ctx.coordinator.scheduler.status();
+    }),
+  }),
   cluster: t.router({
     /** The whole JSON view (what GET /view serves): stores, regions, problems, scheduler, allocators, durable state. */
     view: t.procedure.query(({ ctx }) => ctx.coordinator.viewJson()),
@@ -187,14 +388,14 @@ export const appRouter = t.router({
   }),
   admin: t.router({
     /**
-     * Queues a transfer of the region's leadership to `toPeerId`; the next heartbeat of the leader's
-     * store carries it. NOT_FOUND: unknown region; BAD_REQUEST: not a voter of the region;
-     * PRECONDITION_FAILED: no known leader.
+     * Queues a transfer of the region's leadership to `toPeerId` as a transfer-leader operation
+     * (`operation`; none when the target leads already). NOT_FOUND: unknown region; BAD_REQUEST:
+     * not a voter of the region; PRECONDITION_FAILED: no known leader.
      */
     transferLeader: adminProcedure
       .input(z.object({ regionId: id('regionId'), toPeerId: id('toPeerId') }))
-      .mutation(({ ctx, input }) => {
-        const r = ctx.coordinator.requestTransferLeader(input.regionId, input.toPeerId);
+      .mutation(async ({ ctx, input }) => {
+        const r = await guard(() => ctx.coordinator.requestTransferLeader(input.regionId, input.toPeerId));
         if (!r.ok) {
           const code =
             r.reason === 'region-not-found'
@@ -211,6 +412,7 @@ export const appRouter = t.router({
           toStoreId: r.toStoreId.toString(),
           /** The target leads already: nothing was queued. */
           alreadyLeader: r.alreadyLeader,
+          operation: r.operation ?? null,
         };
       }),
     /** Operator state: offline / tombstone, or up (= follows heartbeats again). Persisted. */
@@ -224,6 +426,30 @@ export const appRouter = t.router({
           throw new TRPCError({ code: 'NOT_FOUND', message: `store ${input.storeId} is not known` });
         return store;
       }),
+  }),
+  /**
+   * The `nokv migrate` steps, one click at a time: `start` runs one step as a job and returns it at
+   * once; `job` / `jobs` poll its progress lines, checkpoints, result or typed error. Workdir paths
+   * are paths on the coordinator's machine. PRECONDITION_FAILED: another step runs on that
+   * workdir or region.
+   */
+  migration: t.router({
+    jobs: t.procedure.query(({ ctx }) => ctx.coordinator.migrations.list()),
+    job: t.procedure.input(z.object({ id: operationId })).query(({ ctx, input }) => {
+      const job = ctx.coordinator.migrations.get(input.id);
+      if (!job) throw new TRPCError({ code: 'NOT_FOUND', message: `migration job ${input.id} is not known` });
+      return job;
+    }),
+    start: adminProcedure.input(migrationStartInput).mutation(({ ctx, input }) => {
+      try {
+        return ctx.coordinator.migrations.start(input);
+      } catch (err) {
+        if (err instanceof MigrationBusyError) {
+          throw new TRPCError({ code: 'PRECONDITION_FAILED', message: err.message });
+        }
+        throw err;
+      }
+    }),
   }),
 });
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoordinatorService, type RegionMeta, uint64FromWire } from '@nokv/proto';
+import { CoordinatorService, type RegionMeta } from '@nokv/proto';
 import {
   createTRPCClient,
   httpBatchLink,
@@ -14,7 +14,14 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { ClusterEvent } from '../cluster-events.js';
 import { createUnaryClient } from '../grpc.js';
 import { type RunningCoordinator, type ServeOptions, serve } from '../serve.js';
-import { decodeReq, pb, region, regionHeartbeatRequest, storeHeartbeatRequest } from '../testing.js';
+import {
+  decodeReq,
+  FakeStoreAdmin,
+  pb,
+  region,
+  regionHeartbeatRequest,
+  storeHeartbeatRequest,
+} from '../testing.js';
 import type { AppRouter } from './router.js';
 import { isLoopbackHost } from './server.js';
 
@@ -315,8 +322,10 @@ test('invalid input is BAD_REQUEST; unknown region or store is NOT_FOUND', async
   );
 });
 
-test('transferLeader is carried by the next heartbeat of the leader store; setStoreState', async () => {
-  const running = await start();
+test('transferLeader queues a transfer-leader operation carried out over RaftAdmin; setStoreState', async () => {
+  let running: RunningCoordinator | undefined;
+  const admin = new FakeStoreAdmin((id) => running?.coordinator.state.catalog.regions.get(id));
+  running = await start({ storeAdmin: admin, operators: { tickMs: 10, pollMs: 10 } });
   const { storeHb, regionHb } = feeder(running);
   const t = client(running.trpcPort!);
   await storeHb(1n);
@@ -326,32 +335,43 @@ test('transferLeader is carried by the next heartbeat of the leader store; setSt
     [2n, 12n],
   ]);
   await regionHb(r, 0);
+  // The new leader reports itself at a higher term once the store was asked.
+  admin.onTransferLeader = async (regionId, to) => {
+    await regionHb(
+      r,
+      r.peers.findIndex((p) => p.peerId === to),
+      2n,
+    );
+    expect(regionId).toBe(1n);
+  };
   expect(await t.admin.transferLeader.mutate({ regionId: '1', toPeerId: 11 })).toMatchObject({
     alreadyLeader: true,
+    operation: null,
   });
-  expect(await t.admin.transferLeader.mutate({ regionId: '1', toPeerId: 12 })).toEqual({
+  const queued = await t.admin.transferLeader.mutate({ regionId: '1', toPeerId: 12 });
+  expect(queued).toMatchObject({
     regionId: '1',
     toPeerId: '12',
     fromStoreId: '1',
     toStoreId: '2',
     alreadyLeader: false,
+    operation: { kind: 'transfer-leader', regionId: '1', params: { toPeerId: '12' }, source: 'operator' },
   });
-  expect((await t.cluster.view.query()).scheduler.pendingTransfers).toEqual([
-    expect.objectContaining({ regionId: '1', toPeerId: '12' }),
+  const done = await until(
+    () => t.operators.get.query({ id: queued.operation!.id }),
+    (op) => op.state === 'finished',
+  );
+  expect(done.stepsDone).toBe(1);
+  expect(admin.callsOf('transferLeader')).toEqual([
+    { method: 'transferLeader', storeId: 1n, req: { regionId: 1n, toPeerId: 12n } },
   ]);
-  // Store 2 does not lead region 1: nothing for it.
-  expect((await storeHb(2n)).operations).toEqual([]);
-  const ops = (await storeHb(1n)).operations ?? [];
-  expect(ops).toHaveLength(1);
-  expect(ops[0]!.type).toBe(pb.OperationType.OPERATION_TYPE_TRANSFER_LEADER);
-  expect(uint64FromWire(ops[0]!.regionId)).toBe(1n);
-  expect(uint64FromWire(ops[0]!.fromPeerId)).toBe(11n);
-  expect(uint64FromWire(ops[0]!.toPeerId)).toBe(12n);
-  // Delivered once.
+  expect(running.coordinator.view.leaderOf(1n)?.peerId).toBe(12n);
+  // Heartbeat replies carry no hints.
   expect((await storeHb(1n)).operations).toEqual([]);
-  const view = await t.cluster.view.query();
-  expect(view.scheduler.pendingTransfers).toEqual([]);
-  expect(view.scheduler.recentOperations).toEqual([expect.objectContaining({ regionId: '1', manual: true })]);
+  expect((await t.events.recent.query({ limit: 2 })).events.map((e) => [e.kind, e.details.state])).toEqual([
+    ['leader-changed', undefined],
+    ['operation-ended', 'finished'],
+  ]);
 
   // Store states: offline → store-down, up again → store-up; persisted.
   expect(await t.admin.setStoreState.mutate({ storeId: 2, state: 'offline' })).toMatchObject({
@@ -366,6 +386,100 @@ test('transferLeader is carried by the next heartbeat of the leader store; setSt
     ['store-down', { state: 'offline', previous: 'up' }],
     ['store-up', { state: 'up', previous: 'offline' }],
   ]);
+});
+
+test('operators: add, list, pause, resume, cancel, typed errors; scheduler status and pause', async () => {
+  let running: RunningCoordinator | undefined;
+  const admin = new FakeStoreAdmin((id) => running?.coordinator.state.catalog.regions.get(id));
+  running = await start({ storeAdmin: admin, operators: { tickMs: 10, pollMs: 10 } });
+  const { storeHb, regionHb } = feeder(running);
+  const t = client(running.trpcPort!);
+  for (const id of [1n, 2n, 3n, 4n]) await storeHb(id);
+  await regionHb(region(1n, '', 'm', three(1n)));
+  await regionHb(region(2n, 'm', '', three(2n)));
+
+  const added = await t.operators.add.mutate({ kind: 'add-peer', regionId: '1', storeId: 4, paused: true });
+  expect(added).toMatchObject({
+    id: 1,
+    kind: 'add-peer',
+    regionId: '1',
+    params: { storeId: '4', learner: false },
+    state: 'paused',
+    source: 'operator',
+    steps: ['add-peer', 'wait-replica'],
+    stepsDone: 0,
+    currentStep: 'add-peer',
+  });
+  const split = await t.operators.add.mutate({
+    kind: 'split-region',
+    regionId: 2,
+    splitKey: 't',
+    paused: true,
+  });
+  expect(split.params).toEqual({ splitKey: 't' });
+  const list = await t.operators.list.query({ states: ['paused'], kinds: ['add-peer'] });
+  expect(list.operations.map((o) => o.id)).toEqual([1]);
+  expect(list.counts).toMatchObject({ paused: 2, pending: 0 });
+  expect((await t.operators.list.query({ regionId: 2 })).operations.map((o) => o.id)).toEqual([2]);
+  expect((await t.operators.list.query({ storeId: 4 })).operations.map((o) => o.id)).toEqual([1]);
+  expect((await t.operators.pause.mutate({ id: 1 })).state).toBe('paused');
+  expect((await t.operators.resume.mutate({ id: 1 })).state).toBe('pending');
+  const done = await until(
+    () => t.operators.get.query({ id: 1 }),
+    (op) => op.state === 'finished',
+  );
+  expect(done).toMatchObject({ stepsDone: 2, currentStep: null, error: null });
+  expect(done.resolved.peerId).toMatch(/^\d+$/);
+  expect((await t.cluster.regions.query({ limit: 1 }))[0]!.peers.map((p) => p.storeId)).toEqual([
+    '1',
+    '2',
+    '3',
+    '4',
+  ]);
+  expect((await t.operators.cancel.mutate({ id: 2 })).state).toBe('cancelled');
+  expect(admin.callsOf('splitRegion')).toEqual([]);
+
+  // Typed errors.
+  const code = async (p: Promise<unknown>) => (await trpcError(p)).data?.code;
+  expect(await code(t.operators.cancel.mutate({ id: 1 }))).toBe('PRECONDITION_FAILED');
+  expect(await code(t.operators.resume.mutate({ id: 2 }))).toBe('PRECONDITION_FAILED');
+  expect(await code(t.operators.pause.mutate({ id: 99 }))).toBe('NOT_FOUND');
+  expect(await code(t.operators.get.query({ id: 99 }))).toBe('NOT_FOUND');
+  expect(await code(t.operators.add.mutate({ kind: 'transfer-leader', regionId: 9, toPeerId: 1 }))).toBe(
+    'NOT_FOUND',
+  );
+  expect(await code(t.operators.add.mutate({ kind: 'replace-replica', regionId: 1, fromStoreId: 9 }))).toBe(
+    'NOT_FOUND',
+  );
+  expect(await code(t.operators.add.mutate({ kind: 'remove-peer', regionId: 1, peerId: 99 }))).toBe(
+    'NOT_FOUND',
+  );
+  expect(await code(t.operators.add.mutate({ kind: 'add-peer', regionId: 1, storeId: 2 }))).toBe(
+    'BAD_REQUEST',
+  );
+  expect(await code(t.operators.add.mutate({ kind: 'split-region', regionId: 1, splitKey: 'z' }))).toBe(
+    'BAD_REQUEST',
+  );
+  expect(await code(t.operators.add.mutate({ kind: 'merge-regions', regionId: 1, sourceRegionId: 1 }))).toBe(
+    'BAD_REQUEST',
+  );
+  // zod: an empty split key, an unknown kind.
+  expect(await code(t.operators.add.mutate({ kind: 'split-region', regionId: 1, splitKey: '' }))).toBe(
+    'BAD_REQUEST',
+  );
+  // @ts-expect-error not a kind
+  expect(await code(t.operators.add.mutate({ kind: 'move-everything', regionId: 1 }))).toBe('BAD_REQUEST');
+  expect((await t.operators.list.query()).counts).toMatchObject({ finished: 1, cancelled: 1 });
+
+  // The scheduler (disabled in these tests).
+  const status = await t.scheduler.status.query();
+  expect(status).toMatchObject({ enabled: false, paused: [], created: { 'replica-replace': 0 } });
+  expect(status.rules['replica-replace'].afterMs).toBe(30 * 60_000);
+  expect((await t.scheduler.pause.mutate({ rule: 'region-balance' })).paused).toEqual(['region-balance']);
+  expect((await t.scheduler.resume.mutate()).paused).toEqual([]);
+  const view = await t.cluster.view.query();
+  expect(view.operators.counts).toMatchObject({ finished: 1 });
+  expect(view.scheduler.enabled).toBe(false);
 });
 
 test('mutations on a non-loopback listener: no token configured → FORBIDDEN; wrong/missing → UNAUTHORIZED', async () => {
@@ -442,4 +556,49 @@ test('--trpc-addr and --admin-token (or NOKV_ADMIN_TOKEN)', async () => {
   await expect(serve({ workdir: dir, addr: '127.0.0.1:0', trpcAddr: 'nonsense' })).rejects.toThrow(
     /--trpc-addr/,
   );
+});
+
+test('migration steps run as jobs the console can poll, with typed errors', async () => {
+  const running = await start();
+  const c = client(running.trpcPort!);
+  const { open } = await import('@nokv/engine');
+  const workdir = join(dir, 'standalone');
+  const db = await open({ dir: workdir });
+  for (let i = 0; i < 200; i++) await db.set(`k${i}`, `v${i}`);
+  await db.close();
+  const finished = async (id: number) => {
+    for (let i = 0; i < 200; i++) {
+      const job = await c.migration.job.query({ id });
+      if (job.state !== 'running') return job;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`job ${id} did not finish`);
+  };
+  const plan = await finished((await c.migration.start.mutate({ step: 'plan', workdir })).id);
+  expect(plan).toMatchObject({ step: 'plan', state: 'finished', result: { eligible: true, keys: 200 } });
+  const init = await finished(
+    (await c.migration.start.mutate({ step: 'init', workdir, storeId: '1', regionId: 5, peerId: 50 })).id,
+  );
+  expect(init.state).toBe('finished');
+  expect(init.stages).toEqual([
+    'mode-preparing-written',
+    'seed-snapshot-exported',
+    'local-catalog-persisted',
+    'raft-seed-initialized',
+    'seeded-finalized',
+  ]);
+  expect(init.messages.some((m) => m.includes('exporting 200 keys'))).toBe(true);
+  // Different ids on the seeded workdir: the job fails with the step's typed error.
+  const again = await finished(
+    (await c.migration.start.mutate({ step: 'init', workdir, storeId: 1, regionId: 6, peerId: 60 })).id,
+  );
+  expect(again).toMatchObject({ state: 'failed', error: { code: 'IdMismatch' } });
+  // Bad input never starts a job.
+  expect(
+    (await trpcError(c.migration.start.mutate({ step: 'expand', addr: 'nope', regionId: 1, targets: [] })))
+      .data?.code,
+  ).toBe('BAD_REQUEST');
+  expect((await trpcError(c.migration.job.query({ id: 999 }))).data?.code).toBe('NOT_FOUND');
+  const jobs = await c.migration.jobs.query();
+  expect(jobs.map((j) => j.step)).toEqual(['init', 'init', 'plan']);
 });

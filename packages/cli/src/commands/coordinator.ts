@@ -11,6 +11,10 @@ export interface CoordinatorFlags {
   config?: string;
   logLevel: string;
   heartbeatTimeoutMs?: number;
+  regionHeartbeatTimeoutMs?: number;
+  replicaReplaceAfterMs?: number;
+  /** Commander's negated flag: `--no-scheduler` sets it false. */
+  scheduler?: boolean;
 }
 
 /**
@@ -38,6 +42,15 @@ export async function coordinatorCommand(
       ...(flags.trpcAddr !== undefined ? { trpcAddr: flags.trpcAddr } : {}),
       ...(adminToken !== undefined ? { adminToken } : {}),
       ...(flags.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: flags.heartbeatTimeoutMs } : {}),
+      ...(flags.regionHeartbeatTimeoutMs !== undefined
+        ? { regionHeartbeatTimeoutMs: flags.regionHeartbeatTimeoutMs }
+        : {}),
+      scheduler: {
+        ...(flags.scheduler === false ? { disabled: true } : {}),
+        ...(flags.replicaReplaceAfterMs !== undefined
+          ? { replicaReplaceAfterMs: flags.replicaReplaceAfterMs }
+          : {}),
+      },
     },
     { error: (text) => out.error(text) },
   );
