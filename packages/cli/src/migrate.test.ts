@@ -137,7 +137,33 @@ describe('nokv migrate (real processes, a SIGKILL at every checkpoint)', () => {
     expect(report.status.cluster.membership).toHaveLength(3);
     expect(report.status.cluster.leaderStoreId).toBe('1');
 
-    // Every key through the cluster client, first from the original store, then with it dead.
+    // The original machine hands over and leaves: leadership to peer 102, peer 101 removed (each
+    // killed once right after its first checkpoint and resumed), then store 1 rejoins as peer 104.
+    const move = (cmd: string, target: number, peer: string) => [
+      'migrate',
+      cmd,
+      '--addr',
+      addr(cmd === 'transfer-leader' ? 1 : 2),
+      '--target-addr',
+      addr(target),
+      '--region',
+      '1',
+      '--peer',
+      peer,
+      '--workdir',
+      workdir,
+    ];
+    await killedAt(move('transfer-leader', 2, '102'), 'transfer-leader-started');
+    expect(await ok(move('transfer-leader', 2, '102'))).toMatch(/peer 102 .* leads region 1/);
+    await killedAt(move('remove-peer', 1, '101'), 'remove-peer-started');
+    expect(await ok(move('remove-peer', 1, '101'))).toMatch(/peer 101 removed/);
+    const status = JSON.parse(await ok(['migrate', 'status', '--workdir', workdir, '--json'])) as {
+      progress: { stage: string };
+    };
+    expect(status.progress.stage).toBe('remove-peer-finished');
+    await ok(['migrate', 'expand', '--addr', addr(2), '--region', '1', '--target', `1:104@${addr(1)}`]);
+
+    // Every key through the cluster client, first with every store up, then with the leader dead.
     const readAll = async () => {
       const conn = await connectCluster({ coordinatorAddr: c.coordinatorAddr!, timeoutMs: 15_000 });
       try {
@@ -155,7 +181,7 @@ describe('nokv migrate (real processes, a SIGKILL at every checkpoint)', () => {
       }
     };
     expect(await readAll()).toBe(before);
-    await c.kill(1);
+    await c.kill(2);
     await c.waitForLeader(1, 20_000);
     expect(await readAll()).toBe(before);
   }, 300_000);

@@ -2034,6 +2034,7 @@ export namespace nokv {
                 startKey: Uint8Array;
                 endKey: Uint8Array;
                 hibernate: boolean;
+                isTombstone: boolean;
                 static encode(message: nokv.transport.v1.RaftMessage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.transport.v1.RaftMessage & nokv.transport.v1.RaftMessage.$Shape;
                 static getTypeUrl(prefix?: string): string;
@@ -2049,6 +2050,7 @@ export namespace nokv {
                     startKey?: (Uint8Array|null);
                     endKey?: (Uint8Array|null);
                     hibernate?: (boolean|null);
+                    isTombstone?: (boolean|null);
                     $unknowns?: Uint8Array[];
                 }
                 type $Shape = nokv.transport.v1.RaftMessage.$Properties;

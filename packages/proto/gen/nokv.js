@@ -14802,6 +14802,7 @@ export const nokv = $root.nokv = (() => {
                  * @property {Uint8Array|null} [startKey] RaftMessage startKey
                  * @property {Uint8Array|null} [endKey] RaftMessage endKey
                  * @property {boolean|null} [hibernate] RaftMessage hibernate
+                 * @property {boolean|null} [isTombstone] RaftMessage isTombstone
                  * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
                  */
 
@@ -14898,6 +14899,14 @@ export const nokv = $root.nokv = (() => {
                 RaftMessage.prototype.hibernate = false;
 
                 /**
+                 * RaftMessage isTombstone.
+                 * @member {boolean} isTombstone
+                 * @memberof nokv.transport.v1.RaftMessage
+                 * @instance
+                 */
+                RaftMessage.prototype.isTombstone = false;
+
+                /**
                  * Encodes the specified RaftMessage message. Does not implicitly {@link nokv.transport.v1.RaftMessage.verify|verify} messages.
                  * @function encode
                  * @memberof nokv.transport.v1.RaftMessage
@@ -14929,6 +14938,8 @@ export const nokv = $root.nokv = (() => {
                         writer.uint32(/* id 7, wireType 2 =*/58).bytes(message.endKey);
                     if (message.hibernate != null && $Object.hasOwnProperty.call(message, "hibernate") && message.hibernate !== false)
                         writer.uint32(/* id 8, wireType 0 =*/64).bool(message.hibernate);
+                    if (message.isTombstone != null && $Object.hasOwnProperty.call(message, "isTombstone") && message.isTombstone !== false)
+                        writer.uint32(/* id 9, wireType 0 =*/72).bool(message.isTombstone);
                     if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
@@ -15031,6 +15042,15 @@ export const nokv = $root.nokv = (() => {
                                     message.hibernate = value;
                                 else
                                     delete message.hibernate;
+                                continue;
+                            }
+                        case 9: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.isTombstone = value;
+                                else
+                                    delete message.isTombstone;
                                 continue;
                             }
                         }

@@ -24,6 +24,8 @@ export interface RaftMessage {
   startKey: Uint8Array;
   endKey: Uint8Array;
   hibernate: boolean;
+  /** A reply telling a peer the region's newer configuration no longer lists it (not stepped). */
+  tombstone?: boolean;
 }
 
 export function raftMessageToWire(m: RaftMessage): nokv.transport.v1.RaftMessage.$Properties {
@@ -36,6 +38,7 @@ export function raftMessageToWire(m: RaftMessage): nokv.transport.v1.RaftMessage
     startKey: m.startKey,
     endKey: m.endKey,
     hibernate: m.hibernate,
+    ...(m.tombstone === true ? { isTombstone: true } : {}),
   };
 }
 
@@ -51,6 +54,7 @@ export function raftMessageFromWire(m: nokv.transport.v1.RaftMessage.$Properties
     startKey: m.startKey ?? new Uint8Array(0),
     endKey: m.endKey ?? new Uint8Array(0),
     hibernate: m.hibernate === true,
+    ...(m.isTombstone === true ? { tombstone: true } : {}),
   };
 }
 

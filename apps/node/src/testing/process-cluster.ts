@@ -29,6 +29,8 @@ export interface ProcessClusterOptions {
   withCoordinator?: boolean;
   /** `none`: the topology lists stores only (their regions come from elsewhere, e.g. a migration). */
   regions?: 'two' | 'none';
+  /** The stores the topology's regions list (default: every store); the others start empty. */
+  regionStores?: number[];
   /** Start the store processes now (default true); false leaves it to `startStore`. */
   startStores?: boolean;
 }
@@ -83,8 +85,14 @@ export class ProcessCluster {
     return c;
   }
 
+  /** The stores the topology's regions list. */
+  private regionStoreIds(): number[] {
+    const all = [...this.children.keys()];
+    return this.options.regionStores?.filter((id) => all.includes(id)) ?? all;
+  }
+
   private topology() {
-    const ids = [...this.children.keys()];
+    const ids = this.regionStoreIds();
     const peers = (region: number) => ids.map((s) => ({ storeId: s, peerId: s * 100 + region }));
     return {
       cluster: 'nokv-test',
@@ -107,7 +115,7 @@ export class ProcessCluster {
 
   /** The regions of the topology as the client routes them. */
   regions(): RegionMeta[] {
-    const ids = [...this.children.keys()].map(BigInt);
+    const ids = this.regionStoreIds().map(BigInt);
     const region = (id: bigint, start: string, end: string): RegionMeta => ({
       id,
       startKey: Buffer.from(start),

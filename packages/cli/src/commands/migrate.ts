@@ -228,6 +228,7 @@ export function registerMigrate(program: Command, out: Output): void {
     peerId: o.peer,
     ...(o.workdir ? { workdir: o.workdir } : {}),
     waitMs: o.wait,
+    afterCheckpoint: crashHook,
   });
 
   moveOptions(

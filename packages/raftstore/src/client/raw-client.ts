@@ -144,22 +144,24 @@ export class RawClient {
       const batch = q.items.splice(0, MAX_BATCH);
       try {
         if (kind === 'put') {
-          await this.regionCall(batch[0]!.key, 'write', (client, ctx, ms) =>
-            client.call(
+          await this.regionCall(batch[0]!.key, 'write', (client, ctx, ms) => {
+            this.regroup(kind, batch, ctx);
+            return client.call(
               NoKVService.RawBatchPut,
               { context: ctx, pairs: batch.map((b) => ({ key: b.key, value: b.value! })) },
               { deadlineMs: ms },
-            ),
-          );
+            );
+          });
           for (const b of batch) b.resolve(undefined);
         } else {
-          const res = await this.regionCall(batch[0]!.key, 'read', (client, ctx, ms) =>
-            client.call(
+          const res = await this.regionCall(batch[0]!.key, 'read', (client, ctx, ms) => {
+            this.regroup(kind, batch, ctx);
+            return client.call(
               NoKVService.RawBatchGet,
               { context: ctx, keys: batch.map((b) => b.key) },
               { deadlineMs: ms },
-            ),
-          );
+            );
+          });
           const values = res.values ?? [];
           batch.forEach((b, i) => {
             const v = values[i];
@@ -171,6 +173,25 @@ export class RawClient {
       }
     }
     q.inFlight--;
+  }
+
+  /**
+   * Before each attempt of a batch: the items whose keys the routing table no longer places in
+   * the region the attempt goes to (a split learned from a reply since the batch was formed) leave
+   * the batch and are queued again by their region. The first key stays: the attempt is routed by
+   * it. A refused attempt took no effect, so a put moved to another batch is still applied once.
+   */
+  private regroup(kind: 'get' | 'put', batch: Pending[], ctx: nokv.kv.v1.Context.$Properties): void {
+    const regionId = uint64FromWire(ctx.regionId);
+    for (let i = batch.length - 1; i > 0; i--) {
+      const b = batch[i]!;
+      if (this.regions.find((r) => keyInRegion(b.key, r))?.id === regionId) continue;
+      batch.splice(i, 1);
+      this.locateAsync(b.key).then(
+        (r) => this.enqueue(kind, r.id, b),
+        (err: Error) => b.reject(err),
+      );
+    }
   }
 
   async delete(key: Uint8Array | string): Promise<void> {

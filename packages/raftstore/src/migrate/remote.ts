@@ -293,13 +293,19 @@ export interface PeerMoveOptions extends RemoteOptions {
   workdir?: string;
   waitMs?: number;
   pollIntervalMs?: number;
+  /** Test hook, called after each checkpoint. */
+  afterCheckpoint?: (stage: MigrationStage) => void;
 }
 
 /** `migrate transfer-leader`: moves leadership to `peerId` and waits until both sides agree. */
 export async function transferLeader(opts: PeerMoveOptions): Promise<RuntimeStatus> {
   const waitMs = opts.waitMs ?? 30_000;
   const poll = opts.pollIntervalMs ?? 200;
-  const cp = await checkpointer(opts.workdir);
+  const write = await checkpointer(opts.workdir);
+  const cp = async (stage: MigrationStage, extra: object) => {
+    await write(stage, extra);
+    if (opts.workdir !== undefined) opts.afterCheckpoint?.(stage);
+  };
   const extra = { targetPeerId: Number(opts.peerId) };
   const now = await runtimeStatus(opts.addr, opts.regionId, opts);
   if (!(now.leader && now.localPeerId === opts.peerId)) {
@@ -338,7 +344,11 @@ export async function transferLeader(opts: PeerMoveOptions): Promise<RuntimeStat
 export async function removePeer(opts: PeerMoveOptions): Promise<{ region?: RegionMeta }> {
   const waitMs = opts.waitMs ?? 30_000;
   const poll = opts.pollIntervalMs ?? 200;
-  const cp = await checkpointer(opts.workdir);
+  const write = await checkpointer(opts.workdir);
+  const cp = async (stage: MigrationStage, extra: object) => {
+    await write(stage, extra);
+    if (opts.workdir !== undefined) opts.afterCheckpoint?.(stage);
+  };
   const extra = { targetPeerId: Number(opts.peerId) };
   const leader = await requireLeader(opts.addr, opts.regionId, opts);
   if (leader.localPeerId === opts.peerId) {

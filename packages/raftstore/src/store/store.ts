@@ -637,9 +637,14 @@ export class Store {
       return;
     }
     const peer = this.peers.get(m.regionId);
+    if (m.tombstone === true) {
+      if (peer?.peerId === m.toPeer.peerId) this.onTombstone(peer, m);
+      return;
+    }
     if (peer) {
-      if (peer.peerId === m.toPeer.peerId) peer.step(m);
-      else this.metrics.droppedMessages.inc({ reason: 'stale_peer' });
+      if (peer.peerId !== m.toPeer.peerId) this.metrics.droppedMessages.inc({ reason: 'stale_peer' });
+      else if (removedSender(peer, m)) this.replyTombstone(peer, m);
+      else peer.step(m);
       return;
     }
     const pending = this.creating.get(m.regionId);
@@ -668,6 +673,58 @@ export class Store {
     }
     this.creating.set(m.regionId, [m]);
     void this.createPeerFromMessage(m);
+  }
+
+  /**
+   * The sender was removed from the region but missed the change (it was cut off when the change
+   * committed, and the leader no longer talks to it): it is told so instead of being heard.
+   */
+  private replyTombstone(peer: Peer, m: RaftMessage): void {
+    this.metrics.droppedMessages.inc({ reason: 'removed_sender' });
+    const region = peer.region;
+    this.transport.send({
+      regionId: m.regionId,
+      fromPeer: m.toPeer,
+      toPeer: m.fromPeer,
+      epoch: region.epoch,
+      message: {
+        type: MessageType.HeartbeatResp,
+        to: m.fromPeer.peerId,
+        from: m.toPeer.peerId,
+        term: 0n,
+        logTerm: 0n,
+        index: 0n,
+        entries: [],
+        commit: 0n,
+        reject: false,
+        rejectHint: 0n,
+        context: new Uint8Array(0),
+      },
+      startKey: region.startKey,
+      endKey: region.endKey,
+      hibernate: false,
+      tombstone: true,
+    });
+  }
+
+  /**
+   * A peer of a newer configuration of the region says it does not list this peer: it was removed
+   * and never applied the change. It is destroyed (and tombstoned) as if it had.
+   */
+  private onTombstone(peer: Peer, m: RaftMessage): void {
+    if (peer.isStopped || peer.region.state === RegionState.Pending) return;
+    if (m.epoch.confVersion <= peer.region.epoch.confVersion) return;
+    this.logger.warn(
+      {
+        region: String(peer.regionId),
+        peer: String(peer.peerId),
+        confVersion: String(peer.region.epoch.confVersion),
+        from: String(m.fromPeer.peerId),
+        theirConfVersion: String(m.epoch.confVersion),
+      },
+      'this peer was removed from the region without applying the change; destroying it',
+    );
+    this.onPeerRemoved(peer, 'removed from the region (told by a peer of a newer configuration)');
   }
 
   private async createPeerFromMessage(m: RaftMessage): Promise<void> {
@@ -785,6 +842,18 @@ export class Store {
       );
     });
   }
+}
+
+/**
+ * Whether `m` comes from a peer that `peer`'s region no longer lists, sent from an older
+ * configuration: the sender was removed. Only a region whose peer list is its configuration can
+ * tell (not an uninitialized replica, which knows only its leader, nor a PENDING install).
+ */
+function removedSender(peer: Peer, m: RaftMessage): boolean {
+  const region = peer.region;
+  if (region.state === RegionState.Pending || !peer.storage.isInitialized()) return false;
+  if (m.epoch.confVersion >= region.epoch.confVersion) return false;
+  return !region.peers.some((p) => p.peerId === m.fromPeer.peerId);
 }
 
 /** [start, end) ∩ the region's range (empty end = +inf on both sides). */
