@@ -781,7 +781,10 @@ export class PeerStorage implements Storage {
       const id = this.regionId;
       const ops: InternalWrite[] = [deleteRange(raftRange(id)), del(regionStateKey(id))];
       if (opts.keepData !== true && this.isInitialized()) {
-        ops.push(deleteRange(dataRange(this.state.region.startKey, this.state.region.endKey)));
+        const range = dataRange(this.state.region.startKey, this.state.region.endKey);
+        ops.push(deleteRange(range));
+        // The transaction column families too: a later replica of the range must not find them.
+        ops.push(...(await txnRangeDeletes(this.db, range)));
       }
       await this.write(ops, true);
       this.destroyed = true;

@@ -28,6 +28,7 @@ import {
   type WriteRequest,
 } from './command.js';
 import { RegionError, StoreError } from './errors.js';
+import { tombstoneKey } from './keys.js';
 import type { StoreLogger } from './logger.js';
 import { joinedRegion } from './region-install.js';
 import type { AdminApplier } from './split-merge.js';
@@ -714,7 +715,13 @@ export class Peer {
       prev = { index: e.index, term: e.term };
     }
     const last = entries[entries.length - 1]!;
-    await flush(writes, last.index, last.term);
+    // A peer that applies its own removal records its tombstone in the same batch, so a crash
+    // before the store destroys it can neither revive it nor leave its state unexplained.
+    await flush(
+      removedSelf ? [...writes, tombstoneWrite(this.regionId, this.peerId)] : writes,
+      last.index,
+      last.term,
+    );
     this.host.count('entries_applied', entries.length);
     for (const after of afterAdmin) await after();
     if (regionChanged) this.host.regionChanged(this);
@@ -769,6 +776,12 @@ export class Peer {
     await this.storage.compactLog(target);
     this.host.count('log_compactions');
   }
+}
+
+function tombstoneWrite(regionId: bigint, peerId: bigint): InternalWrite {
+  const value = Buffer.alloc(8);
+  value.writeBigUInt64BE(peerId);
+  return { cf: 'default', op: 'put', key: tombstoneKey(regionId), value };
 }
 
 /** Why a committed command must not take effect here (its epoch or keys no longer fit), if so. */

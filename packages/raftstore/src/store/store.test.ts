@@ -7,8 +7,10 @@ import { NoKVService, RaftAdminService, uint64ToWire } from '@nokv/proto';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ClientError } from '../client/raw-client.js';
 import { createClient, RpcError } from '../grpc/index.js';
+import { PeerStorage, readRegionStates } from '../peer-storage/index.js';
 import { defaultRegions, sleep, TestCluster } from '../testing/cluster.js';
 import { StoreError } from './errors.js';
+import { dataKey } from './keys.js';
 import { readValue } from './reads.js';
 import { Store } from './store.js';
 
@@ -393,6 +395,34 @@ describe('store bootstrap and recovery', () => {
       expect(err).toBeInstanceOf(StoreError);
       expect((err as StoreError).code).toBe('FailedPrecondition');
       expect((err as StoreError).message).toMatch(/belongs to store 1, not store 2/);
+    } finally {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a replica whose removal was applied but not yet destroyed is destroyed at the next start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nokv-store-removed-'));
+    const db = await open({ dir, compactionThreads: 0 });
+    try {
+      const [r1, r2] = defaultRegions(3);
+      // Region 1 as it looks after this store (1) applied its own removal; region 2 is live here.
+      const removed = { ...r1!, peers: r1!.peers.filter((p) => p.storeId !== 1n) };
+      await PeerStorage.bootstrap(db, removed);
+      await PeerStorage.bootstrap(db, r2!);
+      await db.internal.write(
+        [
+          { cf: 'default', op: 'put', key: dataKey(Buffer.from('apple')), value: Buffer.from('stale') },
+          { cf: 'default', op: 'put', key: dataKey(Buffer.from('zebra')), value: Buffer.from('live') },
+        ],
+        { sync: true },
+      );
+      const store = await Store.start({ storeId: 1n, db, resolveStoreAddress: () => undefined });
+      expect(store.regionStatuses().map((r) => r.regionId)).toEqual(['2']);
+      await store.stop();
+      expect((await readRegionStates(db)).map((s) => s.region.id)).toEqual([2n]);
+      expect(await readValue(db, Buffer.from('apple'))).toBeUndefined();
+      expect((await readValue(db, Buffer.from('zebra')))?.toString()).toBe('live');
     } finally {
       await db.close();
       await rm(dir, { recursive: true, force: true });

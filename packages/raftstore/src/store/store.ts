@@ -265,7 +265,10 @@ export class Store {
     states = await discardInterruptedInstalls(options.db, states, options.storeId, this.logger);
     for (const state of states) {
       if (state.region.state === RegionState.Tombstone) continue;
-      if (!state.region.peers.some((p) => p.storeId === options.storeId)) continue;
+      if (!state.region.peers.some((p) => p.storeId === options.storeId)) {
+        await this.finishRemoval(state.region, states);
+        continue;
+      }
       await this.openPeer(state.region.id);
     }
     await this.regionOps.start();
@@ -273,6 +276,26 @@ export class Store {
     const tickMs = options.raft?.tickMs ?? 100;
     this.ticker = setInterval(() => this.tick(), tickMs);
     this.ticker.unref();
+  }
+
+  /**
+   * A region whose applied configuration no longer lists this store: its removal was applied but
+   * the store stopped before destroying the replica. Destroy it now (its data too, unless a live
+   * local region covers part of that range since).
+   */
+  private async finishRemoval(region: RegionMeta, states: readonly { region: RegionMeta }[]): Promise<void> {
+    const overlaps = states.some(
+      (s) =>
+        s.region.id !== region.id &&
+        s.region.peers.some((p) => p.storeId === this.storeId) &&
+        rangesOverlap(s.region, region),
+    );
+    const storage = await PeerStorage.open(this.db, region.id, { logger: this.logger });
+    await storage.destroy({ keepData: overlaps });
+    this.logger.info(
+      { region: String(region.id), keptData: overlaps },
+      'finished destroying a removed replica',
+    );
   }
 
   // --- KV operations (already validated requests come in through services.ts) ------------------
@@ -854,6 +877,12 @@ function removedSender(peer: Peer, m: RaftMessage): boolean {
   if (region.state === RegionState.Pending || !peer.storage.isInitialized()) return false;
   if (m.epoch.confVersion >= region.epoch.confVersion) return false;
   return !region.peers.some((p) => p.peerId === m.fromPeer.peerId);
+}
+
+function rangesOverlap(a: RegionMeta, b: RegionMeta): boolean {
+  const aEndsBeforeB = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
+  const bEndsBeforeA = b.endKey.length > 0 && Buffer.compare(b.endKey, a.startKey) <= 0;
+  return !aEndsBeforeB && !bEndsBeforeA;
 }
 
 /** [start, end) ∩ the region's range (empty end = +inf on both sides). */
