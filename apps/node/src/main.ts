@@ -25,6 +25,13 @@ export function runNode(options: ServeOptions, io: RunNodeIo = stderrIo): Promis
   return runUntilSignal(() => serve(options), io);
 }
 
+function positive(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
+    throw new Error(`${flag} must be a positive integer`);
+  return n;
+}
+
 /** Parses the `nokv serve` flags (for direct execution of this file). */
 export function parseServeArgs(argv: readonly string[]): ServeOptions {
   const { values } = parseArgs({
@@ -39,6 +46,8 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
       'log-level': { type: 'string' },
       'raft-tick-ms': { type: 'string' },
       'coordinator-addr': { type: 'string' },
+      'enable-fault-injection': { type: 'boolean' },
+      'raft-log-retain': { type: 'string' },
     },
     strict: true,
   });
@@ -57,6 +66,10 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions {
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
     ...(values['raft-tick-ms'] !== undefined ? { raftTickMs: Number(values['raft-tick-ms']) } : {}),
     ...(values['coordinator-addr'] !== undefined ? { coordinatorAddr: values['coordinator-addr'] } : {}),
+    ...(values['enable-fault-injection'] ? { faultInjection: true } : {}),
+    ...(values['raft-log-retain'] !== undefined
+      ? { raftLogRetainEntries: positive(values['raft-log-retain'], '--raft-log-retain') }
+      : {}),
   };
 }
 

@@ -125,6 +125,11 @@ async function moveLeader(c: ProcessCluster, regionId: bigint, storeId: number, 
   });
 }
 
+async function snapshotsInstalled(c: ProcessCluster, storeId: number): Promise<number> {
+  const s = (await c.stats(storeId)) as unknown as { store: { events: Record<string, number> } };
+  return s.store.events.snapshots_installed ?? 0;
+}
+
 async function appliedOnLeader(c: ProcessCluster, regionId: bigint): Promise<bigint> {
   const leader = await c.waitForLeader(Number(regionId));
   return (await status(c, leader, regionId)).appliedIndex;
@@ -390,5 +395,165 @@ describe('region lifecycle across SIGKILLs (real processes)', () => {
       alreadyMerged: true,
     });
     await expectAll(afterMerge, written);
+  });
+  test('a partitioned follower process catches up by a Raft snapshot once the partition heals', {
+    timeout: 120_000,
+  }, async () => {
+    // A short log: the leader compacts past the cut-off follower quickly.
+    cluster = await ProcessCluster.start({
+      raftTickMs: 50,
+      storeArgs: ['--enable-fault-injection', '--raft-log-retain', '5'],
+    });
+    const c = cluster;
+    const admin = admins(c);
+    const leader = await c.waitForLeader(1);
+    const follower = c.storeIds().find((id) => id !== leader)!;
+    const client = c.client({ timeoutMs: 20_000, rpcTimeoutMs: 3000 });
+    await putAll(client, keys('before', 20));
+    const installedBefore = await snapshotsInstalled(c, follower);
+    // Cut the follower off both ways (each store drops what it sends across the link).
+    const cut = async (block: boolean) => {
+      for (const other of c.storeIds().filter((id) => id !== follower)) {
+        await admin(other).call(RaftAdminService.SetLinkFault, {
+          toStoreId: u64(BigInt(follower)),
+          block,
+          clear: !block,
+        });
+        await admin(follower).call(RaftAdminService.SetLinkFault, {
+          toStoreId: u64(BigInt(other)),
+          block,
+          clear: !block,
+        });
+      }
+    };
+    await cut(true);
+    const cutAt = (await status(c, follower, 1n)).appliedIndex;
+    await putAll(client, keys('during', 400));
+    // The follower saw none of it while cut off.
+    expect((await status(c, follower, 1n)).appliedIndex).toBe(cutAt);
+    await cut(false);
+    const target = await appliedOnLeader(c, 1n);
+    await eventually(
+      c,
+      'the follower to catch up',
+      async () => (await status(c, follower, 1n)).appliedIndex >= target,
+    );
+    expect(await snapshotsInstalled(c, follower)).toBeGreaterThan(installedBefore);
+    // It holds everything: it leads and serves every key alone.
+    await moveLeader(c, 1n, follower, BigInt(follower * 100 + 1));
+    const region = (await status(c, follower, 1n)).region!;
+    await expectAll(pinnedClient(c, follower, region), [...keys('before', 20), ...keys('during', 400)]);
+  });
+
+  test('membership changes under repeated link flaps between store processes converge', {
+    timeout: 180_000,
+  }, async () => {
+    cluster = await ProcessCluster.start({
+      stores: 4,
+      regionStores: [1, 2, 3],
+      raftTickMs: 50,
+      storeArgs: ['--enable-fault-injection'],
+    });
+    const c = cluster;
+    const admin = admins(c);
+    await c.waitForLeader(1);
+    const client = c.client({ timeoutMs: 30_000, rpcTimeoutMs: 3000 });
+    // Flap one random link at a time every 150 ms (seeded: the same schedule every run).
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    let flapping = true;
+    let faultsSet = 0;
+    const ids = c.storeIds();
+    const flaps = (async () => {
+      while (flapping) {
+        const from = ids[Math.floor(rnd() * ids.length)]!;
+        const to = ids.filter((x) => x !== from)[Math.floor(rnd() * (ids.length - 1))]!;
+        const fault = rnd() < 0.5 ? { block: true } : { drop: 0.3 };
+        await admin(from)
+          .call(RaftAdminService.SetLinkFault, { toStoreId: u64(BigInt(to)), ...fault })
+          .then(() => faultsSet++)
+          .catch(() => {});
+        await new Promise((r) => setTimeout(r, 100));
+        await admin(from)
+          .call(RaftAdminService.SetLinkFault, { toStoreId: u64(BigInt(to)), clear: true })
+          .catch(() => {});
+      }
+    })();
+    const written: string[] = [];
+    try {
+      // Store 4's replica joins and leaves five times with fresh peer ids, writes in between.
+      for (let round = 0; round < 5; round++) {
+        const peerId = BigInt(4000 + round);
+        await eventually(
+          c,
+          `peer ${peerId} added`,
+          async () => {
+            const leader = await c.waitForLeader(1);
+            await expand({
+              addr: c.address(leader)!,
+              regionId: 1n,
+              targets: [{ storeId: 4n, peerId, addr: c.address(4)! }],
+              waitMs: 10_000,
+              pollIntervalMs: 50,
+            });
+            return true;
+          },
+          60_000,
+        );
+        const batch = keys(`r${round}-`, 20);
+        await putAll(client, batch);
+        written.push(...batch);
+        // Let the links flap a few times while the new member is in the configuration.
+        const flapsBefore = faultsSet;
+        await c.waitFor('links to flap', async () => faultsSet >= flapsBefore + 2, 10_000);
+        await eventually(
+          c,
+          `peer ${peerId} removed`,
+          async () => {
+            const leader = await c.waitForLeader(1);
+            await removePeer({
+              addr: c.address(leader)!,
+              targetAddr: c.address(4)!,
+              regionId: 1n,
+              peerId,
+              waitMs: 10_000,
+              pollIntervalMs: 50,
+            });
+            return true;
+          },
+          60_000,
+        );
+      }
+    } finally {
+      flapping = false;
+      await flaps;
+      for (const from of ids)
+        for (const to of ids)
+          if (from !== to)
+            await admin(from)
+              .call(RaftAdminService.SetLinkFault, { toStoreId: u64(BigInt(to)), clear: true })
+              .catch(() => {});
+    }
+    expect(faultsSet).toBeGreaterThanOrEqual(10);
+    // Converged: stores 1-3 agree on the region, store 4 hosts nothing, every write is there.
+    let views: RuntimeStatus[] = [];
+    await eventually(
+      c,
+      'stores 1-3 to agree on region 1',
+      async () => {
+        views = await Promise.all([1, 2, 3].map((id) => status(c, id, 1n)));
+        const epochs = new Set(views.map((v) => `${v.region?.epoch.version}/${v.region?.epoch.confVersion}`));
+        const applied = new Set(views.map((v) => String(v.appliedIndex)));
+        return views.every((v) => v.hosted && v.member) && epochs.size === 1 && applied.size === 1;
+      },
+      30_000,
+    );
+    expect(views[0]!.region?.peers.map((p) => p.storeId).sort()).toEqual([1n, 2n, 3n]);
+    expect(views.filter((v) => v.leader)).toHaveLength(1);
+    await eventually(c, 'store 4 to host nothing', async () => !(await status(c, 4, 1n)).hosted);
+    await expectAll(client, written);
   });
 });

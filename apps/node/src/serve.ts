@@ -53,6 +53,10 @@ export interface ServeOptions {
   coordinatorAddr?: string;
   /** Milliseconds between heartbeat rounds (default 1000). */
   heartbeatIntervalMs?: number;
+  /** Accept the SetLinkFault admin RPC (chaos for tests and the lab; default off). */
+  faultInjection?: boolean;
+  /** Applied Raft entries kept for lagging followers before compaction (default 4096). */
+  raftLogRetainEntries?: number;
 }
 
 export interface RunningNode {
@@ -263,7 +267,16 @@ export async function serve(opts: ServeOptions): Promise<RunningNode> {
       db,
       resolveStoreAddress: storeAddressResolver(topology, scope),
       bootstrapRegions,
-      ...(opts.raftTickMs !== undefined ? { raft: { tickMs: opts.raftTickMs } } : {}),
+      raft: {
+        ...(opts.raftTickMs !== undefined ? { tickMs: opts.raftTickMs } : {}),
+        ...(opts.raftLogRetainEntries !== undefined
+          ? {
+              logRetainEntries: opts.raftLogRetainEntries,
+              logCompactBatch: Math.max(1, Math.min(1024, opts.raftLogRetainEntries)),
+            }
+          : {}),
+      },
+      ...(opts.faultInjection ? { faultInjection: true } : {}),
       logger: logger.child({ component: 'store' }),
       registry,
       ...(allocator ? { allocIds: (count: number) => allocator.allocIds(count) } : {}),

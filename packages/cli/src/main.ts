@@ -82,6 +82,12 @@ export function buildProgram(out: Output): Command {
       '--coordinator-addr <host:port>',
       "coordinator to heartbeat to (default: the topology file's; '' = none)",
     )
+    .option('--enable-fault-injection', 'accept the SetLinkFault admin RPC (chaos for tests and the lab)')
+    .option(
+      '--raft-log-retain <n>',
+      'applied Raft entries kept for lagging followers (default 4096)',
+      positiveInt,
+    )
     .action(async (o: ServeFlags) => (await import('./commands/serve.js')).serveCommand(o, out));
 
   program

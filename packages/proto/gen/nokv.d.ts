@@ -2837,6 +2837,54 @@ export namespace nokv {
                 }
                 type $Shape = nokv.admin.v1.SnapshotProgressResponse.$Properties;
             }
+
+            interface ISetLinkFaultRequest extends nokv.admin.v1.SetLinkFaultRequest.$Properties {
+            }
+
+            class SetLinkFaultRequest {
+                constructor(properties?: nokv.admin.v1.SetLinkFaultRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                toStoreId: Long;
+                drop: number;
+                delayMs: number;
+                duplicate: number;
+                block: boolean;
+                clear: boolean;
+                static encode(message: nokv.admin.v1.SetLinkFaultRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SetLinkFaultRequest & nokv.admin.v1.SetLinkFaultRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SetLinkFaultRequest {
+                interface $Properties {
+                    toStoreId?: (Long|null);
+                    drop?: (number|null);
+                    delayMs?: (number|null);
+                    duplicate?: (number|null);
+                    block?: (boolean|null);
+                    clear?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SetLinkFaultRequest.$Properties;
+            }
+
+            interface ISetLinkFaultResponse extends nokv.admin.v1.SetLinkFaultResponse.$Properties {
+            }
+
+            class SetLinkFaultResponse {
+                constructor(properties?: nokv.admin.v1.SetLinkFaultResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                static encode(message: nokv.admin.v1.SetLinkFaultResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): nokv.admin.v1.SetLinkFaultResponse & nokv.admin.v1.SetLinkFaultResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace SetLinkFaultResponse {
+                interface $Properties {
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = nokv.admin.v1.SetLinkFaultResponse.$Properties;
+            }
         }
     }
 

@@ -20878,6 +20878,383 @@ export const nokv = $root.nokv = (() => {
                 return SnapshotProgressResponse;
             })();
 
+            v1.SetLinkFaultRequest = (function() {
+
+                /**
+                 * Properties of a SetLinkFaultRequest.
+                 * @typedef {Object} nokv.admin.v1.SetLinkFaultRequest.$Properties
+                 * @property {Long|null} [toStoreId] SetLinkFaultRequest toStoreId
+                 * @property {number|null} [drop] SetLinkFaultRequest drop
+                 * @property {number|null} [delayMs] SetLinkFaultRequest delayMs
+                 * @property {number|null} [duplicate] SetLinkFaultRequest duplicate
+                 * @property {boolean|null} [block] SetLinkFaultRequest block
+                 * @property {boolean|null} [clear] SetLinkFaultRequest clear
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SetLinkFaultRequest.
+                 * @memberof nokv.admin.v1
+                 * @interface ISetLinkFaultRequest
+                 * @augments nokv.admin.v1.SetLinkFaultRequest.$Properties
+                 * @deprecated Use nokv.admin.v1.SetLinkFaultRequest.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SetLinkFaultRequest.
+                 * @typedef {nokv.admin.v1.SetLinkFaultRequest.$Properties} nokv.admin.v1.SetLinkFaultRequest.$Shape
+                 */
+
+                /**
+                 * Constructs a new SetLinkFaultRequest.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SetLinkFaultRequest.
+                 * @constructor
+                 * @param {nokv.admin.v1.SetLinkFaultRequest.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SetLinkFaultRequest = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * SetLinkFaultRequest toStoreId.
+                 * @member {Long} toStoreId
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.toStoreId = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                /**
+                 * SetLinkFaultRequest drop.
+                 * @member {number} drop
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.drop = 0;
+
+                /**
+                 * SetLinkFaultRequest delayMs.
+                 * @member {number} delayMs
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.delayMs = 0;
+
+                /**
+                 * SetLinkFaultRequest duplicate.
+                 * @member {number} duplicate
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.duplicate = 0;
+
+                /**
+                 * SetLinkFaultRequest block.
+                 * @member {boolean} block
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.block = false;
+
+                /**
+                 * SetLinkFaultRequest clear.
+                 * @member {boolean} clear
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @instance
+                 */
+                SetLinkFaultRequest.prototype.clear = false;
+
+                /**
+                 * Encodes the specified SetLinkFaultRequest message. Does not implicitly {@link nokv.admin.v1.SetLinkFaultRequest.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @static
+                 * @param {nokv.admin.v1.SetLinkFaultRequest.$Properties} message SetLinkFaultRequest message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SetLinkFaultRequest.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.toStoreId != null && $Object.hasOwnProperty.call(message, "toStoreId") && (typeof message.toStoreId === "object" ? message.toStoreId.low || message.toStoreId.high : message.toStoreId !== 0))
+                        writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.toStoreId);
+                    if (message.drop != null && $Object.hasOwnProperty.call(message, "drop") && !$Object.is(message.drop, 0))
+                        writer.uint32(/* id 2, wireType 1 =*/17).double(message.drop);
+                    if (message.delayMs != null && $Object.hasOwnProperty.call(message, "delayMs") && message.delayMs !== 0)
+                        writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.delayMs);
+                    if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate") && !$Object.is(message.duplicate, 0))
+                        writer.uint32(/* id 4, wireType 1 =*/33).double(message.duplicate);
+                    if (message.block != null && $Object.hasOwnProperty.call(message, "block") && message.block !== false)
+                        writer.uint32(/* id 5, wireType 0 =*/40).bool(message.block);
+                    if (message.clear != null && $Object.hasOwnProperty.call(message, "clear") && message.clear !== false)
+                        writer.uint32(/* id 6, wireType 0 =*/48).bool(message.clear);
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SetLinkFaultRequest message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SetLinkFaultRequest & nokv.admin.v1.SetLinkFaultRequest.$Shape} SetLinkFaultRequest
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SetLinkFaultRequest.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message, value;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SetLinkFaultRequest();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        let wireType = tag & 7;
+                        switch (tag >>>= 3) {
+                        case 1: {
+                                if (wireType !== 0)
+                                    break;
+                                if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                    message.toStoreId = value;
+                                else
+                                    delete message.toStoreId;
+                                continue;
+                            }
+                        case 2: {
+                                if (wireType !== 1)
+                                    break;
+                                if (!$Object.is(value = reader.double(), 0))
+                                    message.drop = value;
+                                else
+                                    delete message.drop;
+                                continue;
+                            }
+                        case 3: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.uint32())
+                                    message.delayMs = value;
+                                else
+                                    delete message.delayMs;
+                                continue;
+                            }
+                        case 4: {
+                                if (wireType !== 1)
+                                    break;
+                                if (!$Object.is(value = reader.double(), 0))
+                                    message.duplicate = value;
+                                else
+                                    delete message.duplicate;
+                                continue;
+                            }
+                        case 5: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.block = value;
+                                else
+                                    delete message.block;
+                                continue;
+                            }
+                        case 6: {
+                                if (wireType !== 0)
+                                    break;
+                                if (value = reader.bool())
+                                    message.clear = value;
+                                else
+                                    delete message.clear;
+                                continue;
+                            }
+                        }
+                        reader.skipType(wireType, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SetLinkFaultRequest
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SetLinkFaultRequest
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SetLinkFaultRequest.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SetLinkFaultRequest";
+                };
+
+                return SetLinkFaultRequest;
+            })();
+
+            v1.SetLinkFaultResponse = (function() {
+
+                /**
+                 * Properties of a SetLinkFaultResponse.
+                 * @typedef {Object} nokv.admin.v1.SetLinkFaultResponse.$Properties
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+
+                /**
+                 * Properties of a SetLinkFaultResponse.
+                 * @memberof nokv.admin.v1
+                 * @interface ISetLinkFaultResponse
+                 * @augments nokv.admin.v1.SetLinkFaultResponse.$Properties
+                 * @deprecated Use nokv.admin.v1.SetLinkFaultResponse.$Properties instead.
+                 */
+
+                /**
+                 * Shape of a SetLinkFaultResponse.
+                 * @typedef {nokv.admin.v1.SetLinkFaultResponse.$Properties} nokv.admin.v1.SetLinkFaultResponse.$Shape
+                 */
+
+                /**
+                 * Constructs a new SetLinkFaultResponse.
+                 * @memberof nokv.admin.v1
+                 * @classdesc Represents a SetLinkFaultResponse.
+                 * @constructor
+                 * @param {nokv.admin.v1.SetLinkFaultResponse.$Properties=} [properties] Properties to set
+                 * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+                 */
+                const SetLinkFaultResponse = function (properties) {
+                    if (properties)
+                        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                };
+
+                /**
+                 * Encodes the specified SetLinkFaultResponse message. Does not implicitly {@link nokv.admin.v1.SetLinkFaultResponse.verify|verify} messages.
+                 * @function encode
+                 * @memberof nokv.admin.v1.SetLinkFaultResponse
+                 * @static
+                 * @param {nokv.admin.v1.SetLinkFaultResponse.$Properties} message SetLinkFaultResponse message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                SetLinkFaultResponse.encode = function (message, writer, _depth) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $util.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                        for (let i = 0; i < message.$unknowns.length; ++i)
+                            writer.raw(message.$unknowns[i]);
+                    return writer;
+                };
+
+                /**
+                 * Decodes a SetLinkFaultResponse message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof nokv.admin.v1.SetLinkFaultResponse
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {nokv.admin.v1.SetLinkFaultResponse & nokv.admin.v1.SetLinkFaultResponse.$Shape} SetLinkFaultResponse
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                SetLinkFaultResponse.decode = function (reader, length, _end, _depth, _target) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (_depth === $undefined)
+                        _depth = 0;
+                    if (_depth > $Reader.recursionLimit)
+                        throw $Error("max depth exceeded");
+                    let end, message;
+                    if (length === $undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw $RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = _target || new $root.nokv.admin.v1.SetLinkFaultResponse();
+                    while (reader.pos < end) {
+                        let start = reader.pos;
+                        let tag = reader.tag();
+                        if (tag === _end) {
+                            _end = $undefined;
+                            break;
+                        }
+                        reader.skipType(tag & 7, _depth, tag);
+                        if (!reader.discardUnknown) {
+                            $util.makeProp(message, "$unknowns", false);
+                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                        }
+                    }
+                    if (length !== $undefined) {
+                        if (reader.pos !== end)
+                            throw $RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    if (_end !== $undefined)
+                        throw $Error("missing end group");
+                    return message;
+                };
+
+                /**
+                 * Gets the type url for SetLinkFaultResponse
+                 * @function getTypeUrl
+                 * @memberof nokv.admin.v1.SetLinkFaultResponse
+                 * @static
+                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+                 * @returns {string} The type url
+                 */
+                SetLinkFaultResponse.getTypeUrl = function(prefix) {
+                    if (prefix === $undefined)
+                        prefix = "type.googleapis.com";
+                    return prefix + "/nokv.admin.v1.SetLinkFaultResponse";
+                };
+
+                return SetLinkFaultResponse;
+            })();
+
             return v1;
         })();
 

@@ -106,6 +106,7 @@ export const RaftAdminService = {
     admin.SnapshotProgressRequest,
     admin.SnapshotProgressResponse,
   ),
+  SetLinkFault: method(ADMIN, 'SetLinkFault', admin.SetLinkFaultRequest, admin.SetLinkFaultResponse),
 } as const;
 
 const coord = nokv.coordinator.v1;

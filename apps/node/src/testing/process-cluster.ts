@@ -33,6 +33,8 @@ export interface ProcessClusterOptions {
   regionStores?: number[];
   /** Start the store processes now (default true); false leaves it to `startStore`. */
   startStores?: boolean;
+  /** Extra `nokv serve` flags for every store (e.g. `--enable-fault-injection`). */
+  storeArgs?: string[];
 }
 
 interface Child {
@@ -182,6 +184,7 @@ export class ProcessCluster {
       this.options.logLevel ?? 'warn',
     );
     if (this.options.raftTickMs !== undefined) args.push('--raft-tick-ms', String(this.options.raftTickMs));
+    args.push(...(this.options.storeArgs ?? []));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     c.proc = proc;
     c.output = [];

@@ -11,6 +11,8 @@ export interface ServeFlags {
   logLevel: string;
   raftTickMs?: number;
   coordinatorAddr?: string;
+  enableFaultInjection?: boolean;
+  raftLogRetain?: number;
 }
 
 /**
@@ -31,6 +33,8 @@ export async function serveCommand(flags: ServeFlags, out: Output): Promise<void
       ...(flags.httpAddr !== undefined ? { httpAddr: flags.httpAddr } : {}),
       ...(flags.raftTickMs !== undefined ? { raftTickMs: flags.raftTickMs } : {}),
       ...(flags.coordinatorAddr !== undefined ? { coordinatorAddr: flags.coordinatorAddr } : {}),
+      ...(flags.enableFaultInjection ? { faultInjection: true } : {}),
+      ...(flags.raftLogRetain !== undefined ? { raftLogRetainEntries: flags.raftLogRetain } : {}),
     },
     { error: (text) => out.error(text) },
   );

@@ -11,7 +11,7 @@ import {
   uint64ToWire,
 } from '@nokv/proto';
 import { GrpcStatusError, serverDefinition, unaryHandler } from '../grpc/index.js';
-import { raftTransportService } from '../transport/index.js';
+import { type LinkFault, raftTransportService, validateLinkFault } from '../transport/index.js';
 import {
   type BatchRollbackResponse,
   type CheckTxnStatusAction,
@@ -502,6 +502,30 @@ export function adminService(store: Store): ServiceEntry {
     implementation: {
       // RegionRuntimeStatus, AddPeer, RemovePeer, snapshot export/import and progress.
       ...adminSnapshotHandlers(store),
+      SetLinkFault: unaryHandler(
+        RaftAdminService.SetLinkFault,
+        async (req) => {
+          const to = uint64FromWire(req.toStoreId);
+          if (req.clear) {
+            store.setLinkFault(to, undefined);
+            return {};
+          }
+          const fault: LinkFault = {
+            ...(req.drop ? { drop: req.drop } : {}),
+            ...(req.delayMs ? { delayMs: req.delayMs } : {}),
+            ...(req.duplicate ? { duplicate: req.duplicate } : {}),
+            ...(req.block ? { block: true } : {}),
+          };
+          try {
+            validateLinkFault(fault);
+          } catch (err) {
+            throw invalid((err as Error).message);
+          }
+          store.setLinkFault(to, fault);
+          return {};
+        },
+        opts,
+      ),
       RegionStatus: unaryHandler(
         RaftAdminService.RegionStatus,
         async (req) => statusOf(uint64FromWire(req.regionId)),

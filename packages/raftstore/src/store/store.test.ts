@@ -257,6 +257,21 @@ describe('replicated regions', () => {
     );
   });
 
+  test('SetLinkFault is refused unless the store enables fault injection', async () => {
+    const c = await startCluster();
+    const admin = createClient(RaftAdminService, c.address(1n)!);
+    try {
+      const err = await admin
+        .call(RaftAdminService.SetLinkFault, { toStoreId: uint64ToWire(2n, 'to'), block: true })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RpcError);
+      expect((err as RpcError).status).toBe(GrpcStatus.FAILED_PRECONDITION);
+      expect((err as RpcError).message).toMatch(/--enable-fault-injection/);
+    } finally {
+      admin.close();
+    }
+  });
+
   test('malformed and oversized requests get INVALID_ARGUMENT and change nothing', {
     timeout: 20_000,
   }, async () => {

@@ -12,7 +12,7 @@ import {
 } from '@nokv/proto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PeerStorage, readRegionStates } from '../peer-storage/index.js';
-import { RaftTransport } from '../transport/index.js';
+import { type LinkFault, RaftTransport } from '../transport/index.js';
 import {
   Latches,
   MAX_TS,
@@ -80,6 +80,8 @@ export interface StoreStartOptions {
   commandTimeoutMs?: number;
   logger?: StoreLogger;
   registry?: Registry;
+  /** Accept `SetLinkFault` (chaos for tests and the lab); off by default. */
+  faultInjection?: boolean;
   /** Approximate size at which a region this store leads is split (default 96 MiB; 0 = never). */
   splitSizeBytes?: number;
   /** How often leaders' regions are checked against `splitSizeBytes` (default 10 s). */
@@ -147,6 +149,7 @@ export class Store {
   private readonly events = new Map<PeerEvent, number>();
   private readonly host: PeerHost;
   private readonly resolveStoreAddress: (storeId: bigint) => string | undefined;
+  private readonly faultInjection: boolean;
   /** Addresses operators gave (AddPeer's target_addr) for stores the resolver does not know. */
   private readonly learnedAddresses = new Map<bigint, string>();
   /** Snapshots moving in and out of this store (Raft catch-up and admin installs). */
@@ -163,6 +166,7 @@ export class Store {
     this.peerOptions = { ...DEFAULT_PEER_OPTIONS, ...definedOnly(options.raft ?? {}) };
     this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.resolveStoreAddress = (id) => options.resolveStoreAddress(id) ?? this.learnedAddresses.get(id);
+    this.faultInjection = options.faultInjection === true;
     this.metrics = new StoreMetrics(options.registry, this);
     this.transport = new RaftTransport({
       storeId: options.storeId,
@@ -457,6 +461,22 @@ export class Store {
 
   peer(regionId: bigint): Peer | undefined {
     return this.peers.get(regionId);
+  }
+
+  /** Faults on what this store sends to `toStoreId` (undefined clears them). Chaos for tests and the lab. */
+  setLinkFault(toStoreId: bigint, fault: LinkFault | undefined): void {
+    if (!this.faultInjection) {
+      throw new StoreError(
+        'FailedPrecondition',
+        `fault injection is off on store ${this.storeId}; start it with --enable-fault-injection`,
+      );
+    }
+    if (toStoreId === this.storeId || toStoreId === 0n) {
+      throw new StoreError('InvalidArgument', `to_store_id must name another store, got ${toStoreId}`);
+    }
+    if (fault === undefined) this.transport.clearLinkFault(toStoreId);
+    else this.transport.setLinkFault(toStoreId, fault);
+    this.logger.warn({ to: String(toStoreId), fault: fault ?? 'cleared' }, 'link fault set');
   }
 
   transferLeader(regionId: bigint, toPeerId: bigint): void {

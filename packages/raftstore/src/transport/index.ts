@@ -1,4 +1,4 @@
-export { type LinkFault, seededRandom } from './faults.js';
+export { type LinkFault, seededRandom, validateLinkFault } from './faults.js';
 export type { DropReason } from './metrics.js';
 export {
   type RaftMessageSink,
