@@ -1,5 +1,6 @@
-// `npm start`: install and build if needed, then start the local lab (`nokv lab up`): the stores
-// (and the coordinator once it exists) of nokv.config.json as child processes; Ctrl+C stops them.
+// `npm start`: install and build if needed, then start the local lab (`nokv lab up`): the
+// coordinator and the stores of nokv.config.json, then the Redis gateway on 127.0.0.1:6380, as
+// child processes; Ctrl+C stops them.
 // `npm start -- demo` runs the embedded engine demo instead.
 import { checkNodeVersion, ensureInstalled, run, runPnpm, step } from './lib/run.mjs';
 

@@ -167,3 +167,28 @@ describe('the nokv binary', () => {
     expect(bad.status).toBe(2);
   }, 120_000);
 });
+
+describe('nokv redis', () => {
+  it('exits 2 on bad flags, 1 when the gateway cannot start', async () => {
+    const none = capture();
+    expect(await main(['redis'], none)).toBe(2);
+    expect(none.err).toMatch(/'--workdir <dir>' \(embedded\) or '--coordinator <host:port>' \(cluster\)/);
+    const both = capture();
+    expect(await main(['redis', '--workdir', '/x', '--coordinator', '127.0.0.1:2379'], both)).toBe(2);
+    expect(both.err).toMatch(/cannot be used together/);
+    expect(await main(['redis', '--coordinator', 'nohost'], capture())).toBe(2);
+    expect(await main(['redis', '--workdir', '/x', '--addr', 'nohost'], capture())).toBe(2);
+    expect(await main(['redis', '--workdir', '/x', '--max-clients', '0'], capture())).toBe(2);
+    const clusterOnly = capture();
+    expect(await main(['redis', '--workdir', '/x', '--no-group-commit'], clusterOnly)).toBe(2);
+    expect(clusterOnly.err).toMatch(/cluster mode \(--coordinator\) only/);
+    // A listener that cannot be bound: a startup failure.
+    const dir = mkdtempSync(join(tmpdir(), 'nokv-cli-redis-'));
+    dirs.push(dir);
+    const taken = capture();
+    expect(
+      await main(['redis', '--workdir', dir, '--addr', '203.0.113.1:6380', '--log-level', 'silent'], taken),
+    ).toBe(1);
+    expect(taken.err).toMatch(/error: cannot listen on 203\.0\.113\.1:6380/);
+  });
+});

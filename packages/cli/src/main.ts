@@ -10,6 +10,7 @@ import type { CoordinatorFlags } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { manifestCommand } from './commands/manifest.js';
 import { registerMigrate } from './commands/migrate.js';
+import type { RedisFlags } from './commands/redis.js';
 import { remoteStatsCommand } from './commands/remote-stats.js';
 import type { ServeFlags } from './commands/serve.js';
 import { sstCommand } from './commands/sst.js';
@@ -26,6 +27,11 @@ function positiveInt(value: string): number {
     throw new InvalidArgumentError('expected a positive integer');
   }
   return n;
+}
+
+function hostPort(value: string): string {
+  if (!parseHostPort(value)) throw new InvalidArgumentError('expected host:port');
+  return value;
 }
 
 function listenAddr(value: string): string {
@@ -128,6 +134,47 @@ export function buildProgram(out: Output): Command {
     .action(async (o: CoordinatorFlags) =>
       (await import('./commands/coordinator.js')).coordinatorCommand(o, out),
     );
+
+  program
+    .command('redis')
+    .description(
+      'run the Redis-compatible gateway: embedded over a workdir, or over a cluster through its coordinator; /metrics /healthz over HTTP',
+    )
+    .option('--addr <host:port>', 'RESP listen address', listenAddr, '127.0.0.1:6380')
+    .option('--workdir <dir>', 'embedded mode: the engine directory (created if missing)')
+    .option(
+      '--coordinator <host:port>',
+      'cluster mode: the coordinator (transactions, routes, TSO)',
+      hostPort,
+    )
+    .option(
+      '--http-addr <host:port>',
+      'HTTP listen address for /metrics /stats /healthz (default: none)',
+      listenAddr,
+    )
+    .option('--allow-flush', 'accept FLUSHDB/FLUSHALL (refused by default)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option('--max-clients <n>', 'connections at once', positiveInt)
+    .option('--max-args <n>', 'arguments of one command (default 1048576)', positiveInt)
+    .option('--max-bulk-bytes <n>', 'bytes of one argument (default 32 MiB)', positiveInt)
+    .option('--max-inline-bytes <n>', 'bytes of one inline command line (default 64 KiB)', positiveInt)
+    .option(
+      '--timeout-ms <ms>',
+      'cluster: deadline of one storage operation, retries included (default 5000)',
+      positiveInt,
+    )
+    .option('--no-group-commit', 'cluster: run every transaction alone instead of merging concurrent ones')
+    .action(async function (this: Command, o: RedisFlags) {
+      if ((o.workdir === undefined) === (o.coordinator === undefined)) {
+        this.error(
+          o.workdir === undefined
+            ? "error: required option '--workdir <dir>' (embedded) or '--coordinator <host:port>' (cluster) not specified"
+            : 'error: --workdir and --coordinator cannot be used together',
+          { exitCode: 2, code: 'nokv.usage' },
+        );
+      }
+      return (await import('./commands/redis.js')).redisCommand(o, out);
+    });
 
   program
     .command('regions')
@@ -261,6 +308,7 @@ export async function main(argv: readonly string[], out: Output = processOutput)
 
 const TYPED_ERRORS = new Set([
   'LabError',
+  'GatewayError',
   'ClientError',
   'RpcError',
   'StoreError',

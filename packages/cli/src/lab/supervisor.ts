@@ -1,12 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTopology, resolveWorkdir, storeAddress, storeHttpAddress, type Topology } from '@nokv/config';
 
 // The local lab: the coordinator and every store of a topology file as child processes of one
-// supervisor. Logs are streamed to the terminal with a prefix and kept under artifacts/lab/; the
+// supervisor, and, once they are up, the Redis gateway over the cluster (when the topology names a
+// coordinator). Logs are streamed to the terminal with a prefix and kept under artifacts/lab/; the
 // children's pids go to artifacts/lab/pids.json so `nokv lab down` can stop a lab started
 // elsewhere. Started again, the stores reuse their workdirs and recover.
 
@@ -17,6 +19,10 @@ export interface LabOptions {
   /** Where each line of child output goes (default stdout). */
   print?: (line: string) => void;
   logLevel?: string;
+  /** Where the Redis gateway listens (default 127.0.0.1:6380); `false`: no gateway. */
+  redisAddr?: string | false;
+  /** Where the coordinator serves its tRPC API (default 127.0.0.1:2381). */
+  trpcAddr?: string;
 }
 
 interface LabChild {
@@ -25,6 +31,8 @@ interface LabChild {
   proc?: ChildProcess;
   log?: WriteStream;
   health?: string;
+  /** The gateway's `host:port`: ready once it serves reads. */
+  redisAddr?: string;
 }
 
 // packages/cli/{src,dist/src}/lab → the repository root, where the apps live.
@@ -41,6 +49,31 @@ function appEntry(app: string): string | undefined {
 
 /** Where the lab's coordinator serves its tRPC API (the console talks to it). */
 const LAB_TRPC_ADDR = '127.0.0.1:2381';
+/** Where the lab's Redis gateway listens. */
+export const LAB_REDIS_ADDR = '127.0.0.1:6380';
+
+/**
+ * Whether the gateway at `addr` serves: a read answers (`:0`) rather than `-TRYAGAIN`, which it
+ * says while the coordinator still learns the regions from the stores' heartbeats.
+ */
+function gatewayServes(addr: string): Promise<boolean> {
+  const i = addr.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const sock = connect(Number(addr.slice(i + 1)), addr.slice(0, i));
+    let got = '';
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => sock.write('EXISTS nokv-lab-ready\r\n'));
+    sock.on('data', (d) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n')) done(got.startsWith(':'));
+    });
+    sock.once('error', () => done(false));
+  });
+}
 
 export class LabError extends Error {
   override readonly name = 'LabError';
@@ -107,7 +140,7 @@ export async function labUp(
         '--log-level',
         level,
         '--trpc-addr',
-        LAB_TRPC_ADDR,
+        opts.trpcAddr ?? LAB_TRPC_ADDR,
       ],
     });
   }
@@ -127,7 +160,34 @@ export async function labUp(
       ...(http ? { health: `http://${http}/healthz` } : {}),
     });
   }
-  for (const c of children) {
+  // The gateway is a client of the cluster: it starts once the coordinator and the stores are up.
+  const redisEntry = appEntry('redis');
+  const redisAddr = opts.redisAddr === undefined ? LAB_REDIS_ADDR : opts.redisAddr;
+  const gateway: LabChild | undefined =
+    redisEntry && redisAddr !== false && children.some((c) => c.name === 'coordinator')
+      ? {
+          name: 'redis',
+          args: [
+            redisEntry,
+            '--addr',
+            redisAddr,
+            '--coordinator',
+            topology.coordinator!.addr!,
+            '--log-level',
+            level,
+          ],
+          redisAddr,
+        }
+      : undefined;
+
+  let cleanExits = 0;
+  const exits: Promise<void>[] = [];
+  const writePids = () =>
+    writeFile(
+      pidFile(artifacts),
+      JSON.stringify(children.map((c) => ({ name: c.name, pid: c.proc?.pid ?? 0 }))),
+    );
+  const start = (c: LabChild) => {
     c.log = createWriteStream(join(artifacts, `${c.name}.log`), { flags: 'a' });
     // Own process group: a terminal Ctrl+C reaches only the supervisor, which stops each child once.
     const proc = spawn(process.execPath, c.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -143,39 +203,42 @@ export async function labUp(
     };
     proc.stdout?.on('data', onData);
     proc.stderr?.on('data', onData);
-  }
-  await writeFile(
-    pidFile(artifacts),
-    JSON.stringify(children.map((c) => ({ name: c.name, pid: c.proc?.pid ?? 0 }))),
-  );
-  let cleanExits = 0;
-  const exits = children.map(
-    (c) =>
+    exits.push(
       new Promise<void>((res) =>
-        c.proc?.once('exit', (code, signal) => {
+        proc.once('exit', (code, signal) => {
           if (code === 0) cleanExits++;
-          print(`${`[${c.name}]`.padEnd(14)} exited (${signal ?? `code ${code}`})`);
+          print(`${prefix} exited (${signal ?? `code ${code}`})`);
           res();
         }),
       ),
-  );
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    for (const c of children) if (c.proc && c.proc.exitCode === null) c.proc.kill('SIGTERM');
-    const force = setTimeout(() => {
-      for (const c of children) if (c.proc && c.proc.exitCode === null) c.proc.kill('SIGKILL');
-    }, 15_000);
-    await Promise.all(exits);
-    clearTimeout(force);
-    for (const c of children) c.log?.end();
-    await rm(pidFile(artifacts), { force: true });
+    );
   };
-  // Wait until every store answers its health check (a child that dies fails the start).
+  for (const c of children) start(c);
+  await writePids();
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      const running = (c: LabChild) =>
+        c.proc !== undefined && c.proc.exitCode === null && c.proc.signalCode === null;
+      const force = setTimeout(() => {
+        for (const c of children) if (running(c)) c.proc!.kill('SIGKILL');
+      }, 15_000);
+      // Clients first: the gateway finishes its commits while the stores still serve them.
+      const first = children.filter((c) => c.name === 'redis' && running(c));
+      for (const c of first) c.proc!.kill('SIGTERM');
+      await Promise.all(first.map((c) => new Promise((r) => c.proc!.once('exit', r))));
+      for (const c of children) if (running(c)) c.proc!.kill('SIGTERM');
+      await Promise.all(exits);
+      clearTimeout(force);
+      for (const c of children) c.log?.end();
+      await rm(pidFile(artifacts), { force: true });
+    })();
+    return stopping;
+  };
   const deadline = Date.now() + 60_000;
-  for (const c of children) {
-    if (!c.health) continue;
+  /** Waits until `ready` holds (a child that dies fails the start). */
+  const waitReady = async (c: LabChild, ready: () => Promise<boolean>) => {
     for (;;) {
       if (c.proc?.exitCode !== null) {
         await stop();
@@ -184,35 +247,63 @@ export async function labUp(
           `${c.name} exited during startup; see ${join(artifacts, `${c.name}.log`)}`,
         );
       }
-      const ok = await fetch(c.health).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
+      if (await ready()) return;
       if (Date.now() > deadline) {
         await stop();
-        throw new LabError('StartFailed', `${c.name} did not become healthy within 60 s`);
+        throw new LabError('StartFailed', `${c.name} did not become ready within 60 s`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  };
+  // Wait until every store answers its health check.
+  for (const c of children) {
+    const url = c.health;
+    if (url === undefined) continue;
+    await waitReady(c, () =>
+      fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    );
+  }
+  if (gateway) {
+    children.push(gateway);
+    start(gateway);
+    await writePids();
+    await waitReady(gateway, () => gatewayServes(gateway.redisAddr!));
   }
   print('');
   print('NoKV lab is up:');
   if (children.some((c) => c.name === 'coordinator')) {
-    print(`  coordinator  ${topology.coordinator?.addr}   tRPC http://${LAB_TRPC_ADDR} (the console's API)`);
+    print(
+      `  coordinator  ${topology.coordinator?.addr}   tRPC http://${opts.trpcAddr ?? LAB_TRPC_ADDR} (the console's API)`,
+    );
   }
   for (const s of topology.stores) {
     print(
       `  store ${s.id}      grpc ${storeAddress(topology, s.id, 'host')}   http ${storeHttpAddress(topology, s.id, 'host') ?? '-'}   workdir ${resolveWorkdir(topology, s.id, {})}`,
     );
   }
+  if (gateway) print(`  redis        ${gateway.redisAddr}   (Redis protocol, transactions over the cluster)`);
   print(`  logs         ${artifacts}`);
   print('  try: pnpm nokv kv put hello world && pnpm nokv kv get hello   (Ctrl+C stops the lab)');
+  if (gateway) {
+    const port = gateway.redisAddr!.slice(gateway.redisAddr!.lastIndexOf(':') + 1);
+    print(`       redis-cli -p ${port} set hello world && redis-cli -p ${port} get hello`);
+  }
   print('');
   return {
     stop,
     // Every process stopped cleanly (e.g. `nokv lab down` from another terminal) → true.
-    done: Promise.all(exits).then(() => cleanExits === children.length),
+    done: (async () => {
+      // A child started after this promise was made is waited for too.
+      let n = 0;
+      while (n < exits.length) {
+        n = exits.length;
+        await Promise.all(exits);
+      }
+      return cleanExits === children.length;
+    })(),
     topology,
   };
 }
@@ -222,7 +313,13 @@ export async function labDown(opts: { artifactsDir?: string }): Promise<number> 
   const artifacts = resolve(opts.artifactsDir ?? 'artifacts/lab');
   const running = await runningPids(artifacts);
   if (running.length === 0) throw new LabError('LabNotRunning', 'no lab is running');
-  for (const p of running) process.kill(p.pid, 'SIGTERM');
+  // The gateway first, so it can finish its commits while the stores still serve them.
+  const gateways = running.filter((p) => p.name === 'redis');
+  for (const p of gateways) process.kill(p.pid, 'SIGTERM');
+  const gatewayDeadline = Date.now() + 10_000;
+  while (gateways.some((p) => alive(p.pid)) && Date.now() < gatewayDeadline)
+    await new Promise((r) => setTimeout(r, 50));
+  for (const p of running) if (p.name !== 'redis' && alive(p.pid)) process.kill(p.pid, 'SIGTERM');
   const deadline = Date.now() + 20_000;
   while (running.some((p) => alive(p.pid)) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));

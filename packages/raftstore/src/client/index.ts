@@ -15,5 +15,6 @@ export {
   Transaction,
   TxnClient,
   type TxnClientOptions,
+  type TxnMutation,
   type TxnStatus,
 } from './txn-client.js';

@@ -166,6 +166,96 @@ describe('transactions on the replicated store', () => {
     expect(await locksOn(c, 2n)).toEqual([]);
   });
 
+  test('lock(): a watched key conflicts with a concurrent writer either way, never changes its value and never blocks readers', {
+    timeout: 20_000,
+  }, async () => {
+    const { c, newClient } = await setup();
+    const c1 = newClient();
+    const c2 = newClient();
+    await c1.put('w', 'w0');
+    await c1.put('zw', 'z0');
+
+    // The writer commits first: the watcher's commit (it wrote 'a' and locked 'w') fails whole.
+    const watcher = await c1.begin();
+    expect(s(await watcher.get('w'))).toBe('w0');
+    watcher.lock('w');
+    watcher.put('a', 'from-watcher');
+    await c2.put('w', 'w1');
+    expect(await codeOf(watcher.commit())).toBe('Conflict');
+    expect(await c1.get('a')).toBeUndefined();
+    expect(await locksOn(c, 1n)).toEqual([]);
+
+    // The watcher commits first: a writer that started before it fails.
+    const writer = await c2.begin();
+    const watcher2 = await c1.begin();
+    watcher2.lock('zw');
+    watcher2.put('a', 'ok');
+    writer.put('zw', 'z-lost');
+    await watcher2.commit();
+    expect(await codeOf(writer.commit())).toBe('Conflict');
+    expect(s(await c1.get('zw'))).toBe('z0'); // the lock record kept the value
+    expect(s(await c1.get('a'))).toBe('ok');
+
+    // A prewritten lock-only mutation does not block a reader (it cannot change the value).
+    const t = await c1.begin();
+    t.lock('w');
+    t.put('b', 'x');
+    await t.prewrite();
+    const reader = await c2.begin();
+    expect(s(await reader.get('w'))).toBe('w1');
+    expect((await reader.getMany(['w', 'zw'])).map(s)).toEqual(['w1', 'z0']);
+    // A writer does conflict with it while it lives.
+    expect(await codeOf(c2.put('w', 'w2'))).toBe('Conflict');
+    await t.commitPrimary();
+    await t.commitSecondaries();
+    // lock() does not downgrade a write of the same transaction; its reads see its own writes.
+    const both = await c1.begin();
+    both.put('w', 'w3');
+    both.lock('w');
+    expect(s(await both.get('w'))).toBe('w3');
+    await both.commit();
+    expect(s(await c1.get('w'))).toBe('w3');
+    expect(await locksOn(c, 1n)).toEqual([]);
+    expect(await locksOn(c, 2n)).toEqual([]);
+  });
+
+  test('getMany reads several keys across regions at the snapshot, with own writes and through locks', {
+    timeout: 20_000,
+  }, async () => {
+    const { newClient } = await setup();
+    const client = newClient();
+    await client.transaction(async (txn) => {
+      for (const k of ['a', 'b', 'n', 'z']) txn.put(k, `${k}0`);
+    });
+    const stuck = await client.begin();
+    stuck.put('b', 'never-read');
+    stuck.put('z', 'never-read');
+    await stuck.prewrite(); // live locks in both regions: readers push past them
+    const txn = await newClient().begin();
+    txn.put('n', 'mine');
+    txn.delete('a');
+    const got = await txn.getMany(['z', 'missing', 'a', 'n', 'b', 'z']);
+    expect(got.map(s)).toEqual(['z0', undefined, undefined, 'mine', 'b0', 'z0']);
+    expect(await txn.getMany([])).toEqual([]);
+  });
+
+  test('a transaction with more values than one request may carry is prewritten in several', {
+    timeout: 30_000,
+  }, async () => {
+    const { newClient } = await setup();
+    const client = newClient();
+    const big = (c: string) => Buffer.alloc(3 * 1024 * 1024, c); // 3 × 3 MiB in one region: over 8 MiB
+    await client.transaction(async (txn) => {
+      txn.put('big-a', big('a'));
+      txn.put('big-b', big('b'));
+      txn.put('big-c', big('c'));
+    });
+    const got = await client.transaction((txn) => txn.getMany(['big-a', 'big-b', 'big-c']));
+    expect(got.map((v) => `${v?.length}:${v?.[0]}`)).toEqual(
+      ['a', 'b', 'c'].map((c) => `${3 * 1024 * 1024}:${c.charCodeAt(0)}`),
+    );
+  });
+
   test('reads never see uncommitted data; a snapshot read at an older ts sees the older value', {
     timeout: 20_000,
   }, async () => {

@@ -1,10 +1,12 @@
 import { keyInRegion, NoKVService, type nokv, uint64FromWire, uint64ToWire } from '@nokv/proto';
+import { tsPhysicalMs } from '../txn/timestamp.js';
 import { ClientError, type RawClient } from './raw-client.js';
 
 // A Percolator transaction client over a RawClient's routing. Snapshot reads at a timestamp that
 // resolve the locks in their way; buffered writes committed with two-phase commit across regions
 // (prewrite the primary's region first, then the others; commit the primary — the commit point —
-// then the secondaries, which readers roll forward if this client never gets to them).
+// together with the other keys of its region, then the remaining secondaries, which readers roll
+// forward if this client never gets to them).
 //
 // Failure rules: before the primary's commit nothing is committed, so a failure there is a
 // definite one ('Conflict' for write conflicts and rollbacks by others, 'Aborted' for anything else
@@ -48,6 +50,13 @@ export interface TxnStatus {
 }
 
 class Regroup extends Error {}
+
+/** Keys per KvBatchGet (the store refuses batches above 4096). */
+const MAX_BATCH_GET_KEYS = 4096;
+/** Bytes of keys and values per KvPrewrite (the store refuses more than 8 MiB of values). */
+const PREWRITE_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Pairs per KvScan (the store refuses limits above 10 000). */
+const MAX_SCAN_PAGE = 10_000;
 
 export class TxnClient {
   readonly raw: RawClient;
@@ -132,6 +141,55 @@ export class TxnClient {
     });
   }
 
+  /**
+   * The committed values of `keys` at `ts` (aligned with `keys`; duplicates allowed), one KvBatchGet
+   * per region sent in parallel, each resolving the locks in its way like `getAt`.
+   */
+  async batchGetAt(keys: readonly Uint8Array[], ts: bigint): Promise<(Buffer | undefined)[]> {
+    const unique = new Map<string, Buffer>();
+    for (const k of keys) {
+      const b = Buffer.from(k);
+      unique.set(b.toString('latin1'), b);
+    }
+    const found = new Map<string, Buffer>();
+    const groups = await this.groupByRegion([...unique.values()]);
+    const chunks = groups.flatMap((g) => chunk(g, MAX_BATCH_GET_KEYS));
+    await Promise.all(chunks.map((g) => this.batchGetGroup(g, ts, found)));
+    return keys.map((k) => found.get(Buffer.from(k).toString('latin1')));
+  }
+
+  private async batchGetGroup(keys: Buffer[], ts: bigint, found: Map<string, Buffer>): Promise<void> {
+    let pairs: { key: Buffer; value: Buffer }[];
+    try {
+      pairs = await this.resolvingReads<{ key: Buffer; value: Buffer }[]>(ts, async (resolved) => {
+        const res = await this.raw.regionCall(keys[0]!, 'read', async (client, ctx, ms) => {
+          // The cache may have learned of a split since the keys were grouped.
+          const region = await this.raw.locateAsync(keys[0]!);
+          if (!keys.every((k) => keyInRegion(k, region))) throw new Regroup();
+          return client.call(
+            NoKVService.KvBatchGet,
+            { context: ctx, keys, version: u64(ts), resolvedLocks: resolved.map(u64) },
+            { deadlineMs: ms },
+          );
+        });
+        // With a lock in the way the pairs are partial: resolve it and read the whole group again.
+        if (res.error) return { error: res.error };
+        return {
+          value: (res.pairs ?? []).map((p) => ({
+            key: Buffer.from(p.key ?? []),
+            value: Buffer.from(p.value ?? []),
+          })),
+        };
+      });
+    } catch (err) {
+      if (!(err instanceof Regroup)) throw err;
+      const groups = await this.groupByRegion(keys);
+      await Promise.all(groups.map((g) => this.batchGetGroup(g, ts, found)));
+      return;
+    }
+    for (const p of pairs) found.set(p.key.toString('latin1'), p.value);
+  }
+
   /** Committed pairs in [start, end) at `ts`, across regions, resolving locks in the way. */
   async scanAt(
     start: Uint8Array,
@@ -143,7 +201,8 @@ export class TxnClient {
     let from = Buffer.from(start);
     const to = Buffer.from(end);
     while (out.length < limit) {
-      const want = limit - out.length;
+      // The store answers at most MAX_SCAN_PAGE pairs per call: larger scans take several pages.
+      const want = Math.min(limit - out.length, MAX_SCAN_PAGE);
       const page = await this.resolvingReads<{ key: Buffer; value: Buffer }[]>(ts, async (resolved) => {
         const res = await this.raw.regionCall(from, 'read', (client, ctx, ms) =>
           client.call(
@@ -168,7 +227,13 @@ export class TxnClient {
         };
       });
       out.push(...page);
-      if (page.length >= want) break;
+      if (out.length >= limit) break;
+      if (page.length >= want) {
+        // A full page: the region may hold more right after its last key.
+        from = Buffer.concat([page[page.length - 1]!.key, Buffer.from([0])]);
+        if (to.length > 0 && Buffer.compare(from, to) >= 0) break;
+        continue;
+      }
       // This region is exhausted in the range: continue in the next one.
       const regionEnd = Buffer.from((await this.raw.locateAsync(from)).endKey);
       if (regionEnd.length === 0 || (to.length > 0 && Buffer.compare(regionEnd, to) >= 0)) break;
@@ -315,11 +380,16 @@ export class TxnClient {
   }
 }
 
-interface Mut {
+/** A buffered mutation: a put, a delete, or a lock that writes nothing (see `Transaction.lock`). */
+export interface TxnMutation {
+  op: 'put' | 'delete' | 'lock';
   key: Buffer;
-  /** undefined = delete */
+  /** The value of a put; undefined otherwise. */
   value: Buffer | undefined;
 }
+
+/** Percolator's Mutation.Op on the wire. */
+const WIRE_OP = { put: 0, delete: 1, lock: 2 } as const;
 
 /**
  * One transaction: reads at its start timestamp see its own buffered writes; `commit()` runs
@@ -327,9 +397,17 @@ interface Mut {
  * tests can stop a transaction between them, as a client that dies there would.
  */
 export class Transaction {
-  private readonly buffer = new Map<string, Mut>();
+  private readonly buffer = new Map<string, TxnMutation>();
   private state: 'active' | 'prewritten' | 'committed' | 'failed' = 'active';
   private primaryKey: Buffer | undefined;
+  /**
+   * Some prewrite request may have locked keys: one succeeded, or one failed without a definite
+   * answer. Until then a failed prewrite has nothing to roll back (a request answered with key
+   * errors writes nothing).
+   */
+  private mayHoldLocks = false;
+  /** The keys the primary's commit request carried (see `commitPrimary`). */
+  private committedWithPrimary: Buffer[] = [];
   /** Set once the primary is committed. */
   commitTs: bigint | undefined;
 
@@ -345,8 +423,21 @@ export class Transaction {
   async get(key: Uint8Array | string): Promise<Buffer | undefined> {
     const k = Buffer.from(bytes(key));
     const buffered = this.buffer.get(k.toString('latin1'));
-    if (buffered) return buffered.value;
+    if (buffered && buffered.op !== 'lock') return buffered.value;
     return this.client.getAt(k, this.startTs);
+  }
+
+  /** Several keys at the start timestamp (one round trip per region), with this transaction's writes applied. */
+  async getMany(keys: readonly (Uint8Array | string)[]): Promise<(Buffer | undefined)[]> {
+    const ks = keys.map((k) => Buffer.from(bytes(k)));
+    const own = ks.map((k) => this.buffer.get(k.toString('latin1')));
+    const missing = ks.filter((_, i) => own[i] === undefined || own[i]!.op === 'lock');
+    const fetched = missing.length > 0 ? await this.client.batchGetAt(missing, this.startTs) : [];
+    let next = 0;
+    return ks.map((_, i) => {
+      const m = own[i];
+      return m !== undefined && m.op !== 'lock' ? m.value : fetched[next++];
+    });
   }
 
   /** Pairs in [start, end) at the start timestamp, with this transaction's writes applied. */
@@ -358,37 +449,57 @@ export class Transaction {
     const s = Buffer.from(bytes(start));
     const e = Buffer.from(bytes(end));
     const inRange = [...this.buffer.values()].filter(
-      (m) => Buffer.compare(m.key, s) >= 0 && (e.length === 0 || Buffer.compare(m.key, e) < 0),
+      (m) =>
+        m.op !== 'lock' && Buffer.compare(m.key, s) >= 0 && (e.length === 0 || Buffer.compare(m.key, e) < 0),
     );
     // Buffered deletes can hide at most that many snapshot pairs: fetch that many more.
-    const deletes = inRange.filter((m) => m.value === undefined).length;
+    const deletes = inRange.filter((m) => m.op === 'delete').length;
     const rows = await this.client.scanAt(s, e, limit + deletes, this.startTs);
     const merged = new Map<string, { key: Buffer; value: Buffer }>();
     for (const r of rows) merged.set(r.key.toString('latin1'), r);
     for (const m of inRange) {
-      if (m.value === undefined) merged.delete(m.key.toString('latin1'));
-      else merged.set(m.key.toString('latin1'), { key: m.key, value: m.value });
+      if (m.op === 'delete') merged.delete(m.key.toString('latin1'));
+      else merged.set(m.key.toString('latin1'), { key: m.key, value: m.value! });
     }
     return [...merged.values()].sort((a, b) => Buffer.compare(a.key, b.key)).slice(0, limit);
   }
 
   put(key: Uint8Array | string, value: Uint8Array | string): void {
-    this.write(bytes(key), Buffer.from(bytes(value)));
+    this.write('put', bytes(key), Buffer.from(bytes(value)));
   }
 
   delete(key: Uint8Array | string): void {
-    this.write(bytes(key), undefined);
+    this.write('delete', bytes(key), undefined);
   }
 
-  private write(key: Uint8Array, value: Buffer | undefined): void {
+  /**
+   * Adds `key` to the write set without changing it (Percolator's LOCK mutation): a concurrent
+   * transaction that writes `key` and commits after this one started makes this one fail with
+   * `Conflict`, and the other way round, as if both had written it (optimistic WATCH). Readers are
+   * never blocked by it. A put or delete of the same key in this transaction supersedes it.
+   */
+  lock(key: Uint8Array | string): void {
+    const k = bytes(key);
+    if (this.buffer.has(Buffer.from(k).toString('latin1'))) {
+      this.checkActive();
+      return;
+    }
+    this.write('lock', k, undefined);
+  }
+
+  private checkActive(): void {
     if (this.state !== 'active') throw new ClientError('InvalidArgument', `transaction is ${this.state}`);
+  }
+
+  private write(op: TxnMutation['op'], key: Uint8Array, value: Buffer | undefined): void {
+    this.checkActive();
     if (key.length === 0) throw new ClientError('InvalidArgument', 'empty key');
     const k = Buffer.from(key);
-    this.buffer.set(k.toString('latin1'), { key: k, value });
+    this.buffer.set(k.toString('latin1'), { op, key: k, value });
   }
 
-  /** The buffered writes in key order. */
-  mutations(): { key: Buffer; value: Buffer | undefined }[] {
+  /** The buffered mutations (locks included) in key order. */
+  mutations(): TxnMutation[] {
     return [...this.buffer.values()].sort((a, b) => Buffer.compare(a.key, b.key));
   }
 
@@ -399,7 +510,7 @@ export class Transaction {
       return;
     }
     await this.prewrite();
-    await this.commitPrimary();
+    await this.commitPrimary({ withRegion: true });
     await this.commitSecondaries();
   }
 
@@ -415,38 +526,72 @@ export class Transaction {
     this.primaryKey = muts[0]!.key;
     this.state = 'failed'; // until it succeeds
     try {
-      const groups = await this.client.groupByRegion(muts.map((m) => m.key));
+      const groups = (await this.client.groupByRegion(muts.map((m) => m.key))).flatMap((g) => this.bySize(g));
       const [first, ...rest] = groups;
       await this.prewriteGroup(first!);
       const settled = await Promise.allSettled(rest.map((g) => this.prewriteGroup(g)));
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) throw failed.reason;
     } catch (err) {
-      await this.rollback();
+      if (this.mayHoldLocks) await this.rollback();
       throw definite(err, `prewrite of transaction ${this.startTs}`);
     }
     this.state = 'prewritten';
   }
 
+  /**
+   * A region's keys in requests of at most PREWRITE_REQUEST_BYTES of keys and values: a store
+   * takes at most 8 MiB of values per request (one Raft entry), so a large transaction is locked
+   * in several. The first part holds the group's first key (the primary, in the first group).
+   */
+  private bySize(keys: Buffer[]): Buffer[][] {
+    const out: Buffer[][] = [];
+    let part: Buffer[] = [];
+    let bytes = 0;
+    for (const k of keys) {
+      const size = k.length + (this.buffer.get(k.toString('latin1'))?.value?.length ?? 0);
+      if (part.length > 0 && bytes + size > PREWRITE_REQUEST_BYTES) {
+        out.push(part);
+        part = [];
+        bytes = 0;
+      }
+      part.push(k);
+      bytes += size;
+    }
+    if (part.length > 0) out.push(part);
+    return out;
+  }
+
   private async prewriteGroup(keys: Buffer[]): Promise<void> {
     const primary = this.primaryKey!;
     for (let attempt = 0; ; attempt++) {
-      const responses = await this.client.groupCall(keys, (client, ctx, ms, ks) =>
-        client.call(
-          NoKVService.KvPrewrite,
-          {
-            context: ctx,
-            mutations: ks.map((k) => {
-              const m = this.buffer.get(k.toString('latin1'))!;
-              return m.value === undefined ? { op: 1, key: m.key } : { op: 0, key: m.key, value: m.value };
-            }),
-            primaryLock: primary,
-            startVersion: u64(this.startTs),
-            lockTtl: u64(BigInt(this.client.lockTtlMs)),
-          },
-          { deadlineMs: ms },
-        ),
-      );
+      const responses = await this.client.groupCall(keys, async (client, ctx, ms, ks) => {
+        let res: nokv.kv.v1.KvPrewriteResponse;
+        try {
+          res = await client.call(
+            NoKVService.KvPrewrite,
+            {
+              context: ctx,
+              mutations: ks.map((k) => {
+                const m = this.buffer.get(k.toString('latin1'))!;
+                return m.op === 'put'
+                  ? { op: WIRE_OP.put, key: m.key, value: m.value! }
+                  : { op: WIRE_OP[m.op], key: m.key };
+              }),
+              primaryLock: primary,
+              startVersion: u64(this.startTs),
+              lockTtl: u64(BigInt(this.client.lockTtlMs)),
+            },
+            { deadlineMs: ms },
+          );
+        } catch (err) {
+          this.mayHoldLocks = true; // it may have reached the store
+          throw err;
+        }
+        // A region error means the store refused it before it took effect.
+        if (!res.regionError && (res.errors ?? []).length === 0) this.mayHoldLocks = true;
+        return res;
+      });
       const errors = responses.flatMap((r) => r.errors ?? []);
       if (errors.length === 0) return;
       const other = errors.find((e) => !e.locked);
@@ -459,8 +604,14 @@ export class Transaction {
       }
       for (const e of errors) {
         const lock = lockFromWire(e.locked!);
+        // A primary lock is deleted exactly when its transaction commits or rolls back: while it
+        // is there and its TTL has not run out (by this transaction's clock) its owner is alive,
+        // and asking its region (a Raft write) would only say so.
+        const alive =
+          lock.key.equals(lock.primary) &&
+          tsPhysicalMs(this.startTs) < tsPhysicalMs(lock.lockTs) + lock.ttlMs;
         // No push for a writer: it must wait for the lock's owner, which it does not; it fails.
-        const outcome = await this.client.resolveLock(lock, 0n);
+        const outcome = alive ? 'alive' : await this.client.resolveLock(lock, 0n);
         if (outcome !== 'resolved') {
           throw new ClientError(
             'Conflict',
@@ -474,10 +625,19 @@ export class Transaction {
   /**
    * Phase two, the commit point: commits the primary at a fresh commit timestamp (a new one if a
    * reader pushed the transaction's min commit ts). Success = the transaction is committed.
+   *
+   * `withRegion`: the other keys in the primary's region commit in the same request. The store
+   * applies a commit all or nothing, so they commit exactly when the primary does, and a
+   * transaction within one region takes one commit round trip instead of two.
    */
-  async commitPrimary(): Promise<bigint> {
+  async commitPrimary(opts: { withRegion?: boolean } = {}): Promise<bigint> {
     if (this.state !== 'prewritten') throw new ClientError('InvalidArgument', `transaction is ${this.state}`);
     const primary = this.primaryKey!;
+    const others = opts.withRegion
+      ? this.mutations()
+          .map((m) => m.key)
+          .filter((k) => !k.equals(primary))
+      : [];
     this.state = 'failed';
     let commitTs: bigint;
     try {
@@ -489,13 +649,17 @@ export class Transaction {
     for (let attempt = 0; ; attempt++) {
       let res: nokv.kv.v1.KvCommitResponse;
       try {
-        res = await this.client.raw.regionCall(primary, 'write', (client, ctx, ms) =>
-          client.call(
+        res = await this.client.raw.regionCall(primary, 'write', async (client, ctx, ms) => {
+          // By the routes of this attempt (a split may have moved some keys out since prewrite).
+          const region = others.length > 0 ? await this.client.raw.locateAsync(primary) : undefined;
+          const keys = [primary, ...others.filter((k) => region !== undefined && keyInRegion(k, region))];
+          this.committedWithPrimary = keys;
+          return client.call(
             NoKVService.KvCommit,
-            { context: ctx, keys: [primary], startVersion: u64(this.startTs), commitVersion: u64(commitTs) },
+            { context: ctx, keys, startVersion: u64(this.startTs), commitVersion: u64(commitTs) },
             { deadlineMs: ms },
-          ),
-        );
+          );
+        });
       } catch (err) {
         if (err instanceof ClientError && err.code === 'InvalidArgument') throw err;
         throw new ClientError(
@@ -533,9 +697,10 @@ export class Transaction {
       throw new ClientError('InvalidArgument', `transaction is ${this.state}`);
     }
     const commitTs = this.commitTs;
+    const done = new Set(this.committedWithPrimary.map((k) => k.toString('latin1')));
     const rest = this.mutations()
       .map((m) => m.key)
-      .filter((k) => !k.equals(this.primaryKey!));
+      .filter((k) => !k.equals(this.primaryKey!) && !done.has(k.toString('latin1')));
     if (rest.length === 0) return;
     const groups = await this.client.groupByRegion(rest).catch(() => [] as Buffer[][]);
     await Promise.allSettled(
@@ -621,6 +786,12 @@ function bytes(v: Uint8Array | string): Uint8Array {
 
 function show(key: Uint8Array): string {
   return JSON.stringify(Buffer.from(key).toString('latin1'));
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function sleep(ms: number): Promise<void> {
